@@ -1,0 +1,239 @@
+//! Certificate verifiers that pin exact certificates instead of building chains.
+//!
+//! Self-signed certificates made with `openssl req -x509` carry `CA:TRUE`, which webpki refuses
+//! as an end-entity certificate (`CaUsedAsEndEntity`). Users who distribute such certificates
+//! out of band want an exact match, plus proof that the peer holds the key: the handshake
+//! signature is still checked with the pinned certificate's public key.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, SignatureScheme};
+
+use crate::provider;
+
+/// A set of certificates accepted by exact (DER) match.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PinnedCerts {
+    certs: Vec<CertificateDer<'static>>,
+}
+
+impl fmt::Debug for PinnedCerts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PinnedCerts({} certificates)", self.certs.len())
+    }
+}
+
+impl PinnedCerts {
+    /// Pins exactly these certificates.
+    pub fn new(certs: Vec<CertificateDer<'static>>) -> Self {
+        Self { certs }
+    }
+
+    /// Whether `cert` is one of the pinned certificates.
+    pub fn contains(&self, cert: &CertificateDer<'_>) -> bool {
+        self.certs.iter().any(|c| c.as_ref() == cert.as_ref())
+    }
+
+    /// How many certificates are pinned.
+    pub fn len(&self) -> usize {
+        self.certs.len()
+    }
+
+    /// Whether nothing is pinned (every peer is refused).
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+
+    /// The pinned certificates.
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.certs
+    }
+}
+
+#[derive(Debug)]
+struct NotPinned(&'static str);
+
+impl fmt::Display for NotPinned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} certificate is not in the pinned set", self.0)
+    }
+}
+
+impl std::error::Error for NotPinned {}
+
+fn not_pinned(side: &'static str) -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(NotPinned(
+        side,
+    )))))
+}
+
+fn algorithms() -> WebPkiSupportedAlgorithms {
+    provider().signature_verification_algorithms
+}
+
+/// Accepts a client only if its end-entity certificate is pinned.
+#[derive(Debug)]
+pub(crate) struct PinnedClientVerifier {
+    pins: PinnedCerts,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinnedClientVerifier {
+    pub(crate) fn new(pins: PinnedCerts) -> Self {
+        Self {
+            pins,
+            algorithms: algorithms(),
+        }
+    }
+}
+
+impl ClientCertVerifier for PinnedClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        if self.pins.contains(end_entity) {
+            Ok(ClientCertVerified::assertion())
+        } else {
+            Err(not_pinned("client"))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Accepts a server only if its end-entity certificate is pinned; the name is not checked,
+/// since the pin already names exactly one certificate.
+#[derive(Debug)]
+pub(crate) struct PinnedServerVerifier {
+    pins: PinnedCerts,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinnedServerVerifier {
+    pub(crate) fn new(pins: PinnedCerts) -> Self {
+        Self {
+            pins,
+            algorithms: algorithms(),
+        }
+    }
+}
+
+impl ServerCertVerifier for PinnedServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.pins.contains(end_entity) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(not_pinned("server"))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Accepts any server certificate. Only for tests against throwaway servers.
+#[derive(Debug)]
+pub(crate) struct NoServerVerification {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl NoServerVerification {
+    pub(crate) fn new() -> Self {
+        Self {
+            algorithms: algorithms(),
+        }
+    }
+}
+
+impl ServerCertVerifier for NoServerVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
