@@ -53,9 +53,15 @@ pub enum RejectReason {
 impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::PlaintextNotAllowed => f.write_str("client did not start TLS and plaintext is not allowed"),
-            Self::UnknownServerName(Some(name)) => write!(f, "no certificate for server name {name:?}"),
-            Self::UnknownServerName(None) => f.write_str("client sent no server name and there is no default certificate"),
+            Self::PlaintextNotAllowed => {
+                f.write_str("client did not start TLS and plaintext is not allowed")
+            }
+            Self::UnknownServerName(Some(name)) => {
+                write!(f, "no certificate for server name {name:?}")
+            }
+            Self::UnknownServerName(None) => {
+                f.write_str("client sent no server name and there is no default certificate")
+            }
             Self::NoCommonAlpn { offered } => {
                 let names: Vec<_> = offered.iter().map(|p| String::from_utf8_lossy(p)).collect();
                 write!(f, "no common ALPN protocol (client offered {names:?})")
@@ -151,7 +157,9 @@ impl Accept {
             Ok(Some(hello)) => hello,
             Err(e) => {
                 let description = match e {
-                    HelloError::NotHandshake | HelloError::NotClientHello => alert::UNEXPECTED_MESSAGE,
+                    HelloError::NotHandshake | HelloError::NotClientHello => {
+                        alert::UNEXPECTED_MESSAGE
+                    }
                     HelloError::TooLarge => alert::HANDSHAKE_FAILURE,
                     _ => alert::DECODE_ERROR,
                 };
@@ -161,12 +169,25 @@ impl Accept {
         let server_name = hello.server_name.clone();
         self.hello = Some(hello);
         let Some(site) = self.policy.sni.lookup(server_name.as_deref()) else {
-            return Err(self.reject(RejectReason::UnknownServerName(server_name), alert::UNRECOGNIZED_NAME));
+            return Err(self.reject(
+                RejectReason::UnknownServerName(server_name),
+                alert::UNRECOGNIZED_NAME,
+            ));
         };
         let site_alpn = site.alpn();
-        let offered = self.hello.as_ref().map(|h| h.alpn.clone()).unwrap_or_default();
-        if !site_alpn.is_empty() && !offered.is_empty() && !offered.iter().any(|p| site_alpn.contains(p)) {
-            return Err(self.reject(RejectReason::NoCommonAlpn { offered }, alert::NO_APPLICATION_PROTOCOL));
+        let offered = self
+            .hello
+            .as_ref()
+            .map(|h| h.alpn.clone())
+            .unwrap_or_default();
+        if !site_alpn.is_empty()
+            && !offered.is_empty()
+            && !offered.iter().any(|p| site_alpn.contains(p))
+        {
+            return Err(self.reject(
+                RejectReason::NoCommonAlpn { offered },
+                alert::NO_APPLICATION_PROTOCOL,
+            ));
         }
         let config = site.server_config();
         let mut session = Session::server_with_hello(config, self.hello.as_ref())

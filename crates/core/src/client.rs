@@ -109,11 +109,13 @@ impl ClientOptions {
             .with_protocol_versions(self.versions.as_rustls())?;
         let builder = match &self.trust {
             ServerTrust::Roots(roots) => builder.with_root_certificates(roots.clone()),
-            ServerTrust::Pinned(pins) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedServerVerifier::new(
-                    pins.clone(),
-                ))),
+            ServerTrust::Pinned(pins) => {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(PinnedServerVerifier::new(
+                        pins.clone(),
+                    )))
+            }
             ServerTrust::DangerousAcceptAnyCertificate => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(NoServerVerification::new())),
@@ -163,10 +165,7 @@ impl ResolvesClientCert for FixedClientCert {
         _root_hint_subjects: &[&[u8]],
         sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        self.0
-            .key
-            .choose_scheme(sigschemes)
-            .map(|_| self.0.clone())
+        self.0.key.choose_scheme(sigschemes).map(|_| self.0.clone())
     }
 
     fn has_certs(&self) -> bool {

@@ -7,13 +7,13 @@
 use std::ops::DerefMut;
 
 use rustls::client::ClientConnectionData;
-use rustls::server::ServerConnectionData;
-use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncryptError, ReadEarlyData,
-    UnbufferedConnectionCommon, UnbufferedStatus, WriteTraffic,
-};
 use rustls::client::UnbufferedClientConnection;
+use rustls::server::ServerConnectionData;
 use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, ReadEarlyData, UnbufferedConnectionCommon,
+    UnbufferedStatus, WriteTraffic,
+};
 
 use crate::Error;
 
@@ -87,18 +87,21 @@ pub(crate) enum Flush {
 }
 
 /// One rustls connection type (client or server) as the driver sees it.
-pub(crate) trait Unbuffered: DerefMut<Target = UnbufferedConnectionCommon<Self::Data>> {
+pub(crate) trait Unbuffered:
+    DerefMut<Target = UnbufferedConnectionCommon<Self::Data>>
+{
     type Data;
 
-    fn process<'c, 'i>(&'c mut self, incoming: &'i mut [u8])
-        -> UnbufferedStatus<'c, 'i, Self::Data>;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data>;
 
     /// Moves 0-RTT data into the plaintext buffer (servers only).
     fn read_early_data(
         state: ReadEarlyData<'_, '_, Self::Data>,
         plaintext: &mut Vec<u8>,
     ) -> Result<(), Error>;
-
 }
 
 impl Unbuffered for UnbufferedClientConnection {

@@ -93,7 +93,8 @@ pub(crate) fn read_client_hello(
         if message.len() < 4 {
             continue;
         }
-        let body_len = usize::from(message[1]) << 16 | usize::from(message[2]) << 8 | usize::from(message[3]);
+        let body_len =
+            usize::from(message[1]) << 16 | usize::from(message[2]) << 8 | usize::from(message[3]);
         if body_len + 4 > max_size {
             return Err(HelloError::TooLarge);
         }

@@ -5,8 +5,8 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::pki_types::ServerName;
 use rustls::client::UnbufferedClientConnection;
+use rustls::pki_types::ServerName;
 use rustls::server::UnbufferedServerConnection;
 use rustls::{ClientConfig, ServerConfig};
 
@@ -242,7 +242,8 @@ impl Session {
 
     /// Whether [`poll_transmit`](Self::poll_transmit) has bytes to give.
     pub fn wants_transmit(&self) -> bool {
-        !self.buf.outgoing.is_empty() || (self.handshake_complete && !self.buf.plaintext_out.is_empty())
+        !self.buf.outgoing.is_empty()
+            || (self.handshake_complete && !self.buf.plaintext_out.is_empty())
     }
 
     /// The next event, if any. Drain it after every input.
@@ -327,8 +328,7 @@ impl Session {
                 break;
             }
         }
-        if self.handshake_complete && self.buf.plaintext_out.len() >= engine::MAX_RECORD_PLAINTEXT
-        {
+        if self.handshake_complete && self.buf.plaintext_out.len() >= engine::MAX_RECORD_PLAINTEXT {
             self.drive(Flush::FullRecords);
         }
         match &self.failure {

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use tlswire_core::{ClientAuth, Error, Event, Limits, Session, TlsVersions, ClientOptions, ServerTrust};
+use tlswire_core::{
+    ClientAuth, ClientOptions, Error, Event, Limits, ServerTrust, Session, TlsVersions,
+};
 use tlswire_testkit::{Pair, Side, TestPki};
 
 fn pair(pki: &TestPki) -> Pair {
@@ -43,7 +45,10 @@ fn tls12_works() {
     pair.handshake().unwrap();
     pair.send(Side::Server, &vec![7u8; 100_000]);
     assert_eq!(pair.client.received.len(), 100_000);
-    assert_eq!(pair.client.session.peer().version, Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(
+        pair.client.session.peer().version,
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
 }
 
 #[test]
@@ -60,8 +65,14 @@ fn close_notify_is_peer_closed_and_then_closed() {
     pair.server.session.close(now);
     pair.run();
     assert!(pair.client.saw(|e| *e == Event::PeerClosed));
-    assert!(pair.client.saw(|e| *e == Event::Closed { peer_confirmed: true }));
-    assert!(pair.server.saw(|e| *e == Event::Closed { peer_confirmed: true }));
+    assert!(pair.client.saw(|e| *e
+        == Event::Closed {
+            peer_confirmed: true
+        }));
+    assert!(pair.server.saw(|e| *e
+        == Event::Closed {
+            peer_confirmed: true
+        }));
     assert_eq!(pair.client.session.write(b"x"), Err(Error::Closed));
 }
 
@@ -82,7 +93,10 @@ fn eof_during_handshake_fails() {
     let mut out = Vec::new();
     assert!(client.poll_transmit(&mut out) > 0);
     client.handle_eof(std::time::Instant::now());
-    assert_eq!(client.poll_event(), Some(Event::Failed(Error::EofDuringHandshake)));
+    assert_eq!(
+        client.poll_event(),
+        Some(Event::Failed(Error::EofDuringHandshake))
+    );
 }
 
 #[test]
@@ -110,9 +124,15 @@ fn close_linger_expires() {
     let now = pair.now;
     pair.client.session.close(now);
     let mut out = Vec::new();
-    assert!(pair.client.session.poll_transmit(&mut out) > 0, "close_notify queued");
+    assert!(
+        pair.client.session.poll_transmit(&mut out) > 0,
+        "close_notify queued"
+    );
     pair.advance(Limits::default().close_linger);
-    assert!(pair.client.saw(|e| *e == Event::Closed { peer_confirmed: false }));
+    assert!(pair.client.saw(|e| *e
+        == Event::Closed {
+            peer_confirmed: false
+        }));
 }
 
 #[test]
@@ -130,29 +150,57 @@ fn key_update_keeps_data_flowing() {
 #[test]
 fn mutual_tls_required() {
     let pki = TestPki::new();
-    let ok = Pair::from_configs(pki.client_config_with(&pki.client), pki.mtls_server_config(), "localhost")
-        .handshake();
+    let ok = Pair::from_configs(
+        pki.client_config_with(&pki.client),
+        pki.mtls_server_config(),
+        "localhost",
+    )
+    .handshake();
     assert!(ok.is_ok());
     let peer_certs = {
-        let mut p = Pair::from_configs(pki.client_config_with(&pki.client), pki.mtls_server_config(), "localhost");
+        let mut p = Pair::from_configs(
+            pki.client_config_with(&pki.client),
+            pki.mtls_server_config(),
+            "localhost",
+        );
         p.handshake().unwrap();
         p.server.session.peer().certificates
     };
     assert_eq!(peer_certs[0], pki.client.cert());
-    let mut stranger = Pair::from_configs(pki.client_config_with(&pki.stranger_client), pki.mtls_server_config(), "localhost");
+    let mut stranger = Pair::from_configs(
+        pki.client_config_with(&pki.stranger_client),
+        pki.mtls_server_config(),
+        "localhost",
+    );
     assert!(stranger.handshake().is_err());
-    assert!(matches!(stranger.server.error, Some(Error::Tls(rustls::Error::InvalidCertificate(_)))));
-    let mut anonymous = Pair::from_configs(pki.client_config(), pki.mtls_server_config(), "localhost");
+    assert!(matches!(
+        stranger.server.error,
+        Some(Error::Tls(rustls::Error::InvalidCertificate(_)))
+    ));
+    let mut anonymous =
+        Pair::from_configs(pki.client_config(), pki.mtls_server_config(), "localhost");
     assert!(anonymous.handshake().is_err());
 }
 
 #[test]
 fn pinned_self_signed_client() {
     let pki = TestPki::new();
-    let site = pki.site(&pki.server, ClientAuth::Pinned(pki.pinned(&[&pki.self_signed_client])), &[]);
-    let mut pinned = Pair::from_configs(pki.client_config_with(&pki.self_signed_client), site.server_config(), "localhost");
+    let site = pki.site(
+        &pki.server,
+        ClientAuth::Pinned(pki.pinned(&[&pki.self_signed_client])),
+        &[],
+    );
+    let mut pinned = Pair::from_configs(
+        pki.client_config_with(&pki.self_signed_client),
+        site.server_config(),
+        "localhost",
+    );
     pinned.handshake().unwrap();
-    let mut other = Pair::from_configs(pki.client_config_with(&pki.client), site.server_config(), "localhost");
+    let mut other = Pair::from_configs(
+        pki.client_config_with(&pki.client),
+        site.server_config(),
+        "localhost",
+    );
     assert!(other.handshake().is_err());
     let msg = other.server.error.unwrap().to_string();
     assert!(msg.contains("not in the pinned set"), "{msg}");
@@ -168,5 +216,8 @@ fn big_transfers_respect_buffer_limits() {
     assert_eq!(n, Limits::default().max_write_buffer);
     pair.send(Side::Client, &data[n..]);
     assert!(pair.server.received == data, "all bytes arrive in order");
-    assert!(pair.server.session.buffered_bytes() == 0, "idle session released its buffers");
+    assert!(
+        pair.server.session.buffered_bytes() == 0,
+        "idle session released its buffers"
+    );
 }

@@ -10,7 +10,9 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
 use rustls::RootCertStore;
-use tlswire_core::{ClientAuth, ClientOptions, PinnedCerts, ReloadableIdentity, ServerTrust, Site, SiteOptions};
+use tlswire_core::{
+    ClientAuth, ClientOptions, PinnedCerts, ReloadableIdentity, ServerTrust, Site, SiteOptions,
+};
 
 /// A certificate (with its chain) and private key, as DER and PEM.
 #[derive(Clone)]
@@ -31,8 +33,13 @@ impl TestIdentity {
     }
 
     pub fn certified_key(&self) -> CertifiedKey {
-        tlswire_core::certified_key(self.chain.clone(), self.key(), Path::new("cert"), Path::new("key"))
-            .expect("test identity is consistent")
+        tlswire_core::certified_key(
+            self.chain.clone(),
+            self.key(),
+            Path::new("cert"),
+            Path::new("key"),
+        )
+        .expect("test identity is consistent")
     }
 
     /// Writes `NAME.crt` (the chain) and `NAME.key` into `dir`; returns their paths.
@@ -69,11 +76,20 @@ fn ca_params(cn: &str) -> CertificateParams {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.distinguished_name.push(DnType::CommonName, cn);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params
 }
 
-fn identity(cert: &rcgen::Certificate, key: &KeyPair, chain_tail: &[CertificateDer<'static>], tail_pem: &str) -> TestIdentity {
+fn identity(
+    cert: &rcgen::Certificate,
+    key: &KeyPair,
+    chain_tail: &[CertificateDer<'static>],
+    tail_pem: &str,
+) -> TestIdentity {
     let mut chain = vec![cert.der().clone()];
     chain.extend_from_slice(chain_tail);
     TestIdentity {
@@ -91,32 +107,75 @@ impl TestPki {
         let ca = identity(&ca_cert, &ca_key, &[], "");
         let ca_issuer = Issuer::new(ca_params("tlswire test CA"), ca_key);
 
-        let server = Self::leaf_with(&ca_issuer, &["localhost", "127.0.0.1", "*.example.test"], "localhost", true, None);
+        let server = Self::leaf_with(
+            &ca_issuer,
+            &["localhost", "127.0.0.1", "*.example.test"],
+            "localhost",
+            true,
+            None,
+        );
         let client = Self::leaf_with(&ca_issuer, &["client.test"], "client-one", false, None);
         let client2 = Self::leaf_with(&ca_issuer, &["client2.test"], "client-two", false, None);
-        let expired_server = Self::leaf_with(&ca_issuer, &["localhost"], "expired", true, Some((2000, 2001)));
-        let wrong_name_server = Self::leaf_with(&ca_issuer, &["wrong.invalid"], "wrong", true, None);
+        let expired_server = Self::leaf_with(
+            &ca_issuer,
+            &["localhost"],
+            "expired",
+            true,
+            Some((2000, 2001)),
+        );
+        let wrong_name_server =
+            Self::leaf_with(&ca_issuer, &["wrong.invalid"], "wrong", true, None);
 
         let stranger_key = KeyPair::generate().unwrap();
         let stranger_issuer = Issuer::new(ca_params("stranger CA"), stranger_key);
-        let stranger_client = Self::leaf_with(&stranger_issuer, &["stranger.test"], "stranger", false, None);
+        let stranger_client = Self::leaf_with(
+            &stranger_issuer,
+            &["stranger.test"],
+            "stranger",
+            false,
+            None,
+        );
 
         let self_key = KeyPair::generate().unwrap();
         let mut self_params = CertificateParams::new(vec!["pinned-client".to_string()]).unwrap();
-        self_params.distinguished_name.push(DnType::CommonName, "pinned-client");
+        self_params
+            .distinguished_name
+            .push(DnType::CommonName, "pinned-client");
         self_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let self_cert = self_params.self_signed(&self_key).unwrap();
         let self_signed_client = identity(&self_cert, &self_key, &[], "");
 
-        Self { ca, server, client, client2, stranger_client, self_signed_client, expired_server, wrong_name_server, ca_issuer }
+        Self {
+            ca,
+            server,
+            client,
+            client2,
+            stranger_client,
+            self_signed_client,
+            expired_server,
+            wrong_name_server,
+            ca_issuer,
+        }
     }
 
-    fn leaf_with(issuer: &Issuer<'static, KeyPair>, names: &[&str], cn: &str, server: bool, years: Option<(i32, i32)>) -> TestIdentity {
+    fn leaf_with(
+        issuer: &Issuer<'static, KeyPair>,
+        names: &[&str],
+        cn: &str,
+        server: bool,
+        years: Option<(i32, i32)>,
+    ) -> TestIdentity {
         let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
         params.is_ca = IsCa::NoCa;
-        params.extended_key_usages = vec![if server { ExtendedKeyUsagePurpose::ServerAuth } else { ExtendedKeyUsagePurpose::ClientAuth }];
+        params.extended_key_usages = vec![if server {
+            ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            ExtendedKeyUsagePurpose::ClientAuth
+        }];
         if let Some((from, to)) = years {
             params.not_before = rcgen::date_time_ymd(from, 1, 1);
             params.not_after = rcgen::date_time_ymd(to, 1, 1);
@@ -127,7 +186,13 @@ impl TestPki {
 
     /// Another server certificate signed by this CA, for other names.
     pub fn server_for(&self, names: &[&str]) -> TestIdentity {
-        Self::leaf_with(&self.ca_issuer, names, names.first().copied().unwrap_or("server"), true, None)
+        Self::leaf_with(
+            &self.ca_issuer,
+            names,
+            names.first().copied().unwrap_or("server"),
+            true,
+            None,
+        )
     }
 
     /// Another client certificate signed by this CA.
@@ -142,27 +207,38 @@ impl TestPki {
     }
 
     /// A site serving `identity` with the given client-auth mode and ALPN.
-    pub fn site(&self, identity: &TestIdentity, client_auth: ClientAuth, alpn: &[&str]) -> Arc<Site> {
+    pub fn site(
+        &self,
+        identity: &TestIdentity,
+        client_auth: ClientAuth,
+        alpn: &[&str],
+    ) -> Arc<Site> {
         Site::new(
             ReloadableIdentity::new(identity.certified_key()),
-            SiteOptions::default().with_client_auth(client_auth).with_alpn(alpn.iter().copied()),
+            SiteOptions::default()
+                .with_client_auth(client_auth)
+                .with_alpn(alpn.iter().copied()),
         )
         .unwrap()
     }
 
     /// A server config with the server certificate and no client auth.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
-        self.site(&self.server, ClientAuth::None, &[]).server_config()
+        self.site(&self.server, ClientAuth::None, &[])
+            .server_config()
     }
 
     /// A server config requiring clients signed by the CA.
     pub fn mtls_server_config(&self) -> Arc<rustls::ServerConfig> {
-        self.site(&self.server, ClientAuth::Required(self.roots()), &[]).server_config()
+        self.site(&self.server, ClientAuth::Required(self.roots()), &[])
+            .server_config()
     }
 
     /// A client config trusting the CA.
     pub fn client_config(&self) -> Arc<rustls::ClientConfig> {
-        ClientOptions::new(ServerTrust::Roots(self.roots())).build().unwrap()
+        ClientOptions::new(ServerTrust::Roots(self.roots()))
+            .build()
+            .unwrap()
     }
 
     /// A client config trusting the CA and presenting `identity`.

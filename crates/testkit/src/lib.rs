@@ -12,4 +12,6 @@ mod process;
 
 pub use certs::{TestIdentity, TestPki};
 pub use pair::{Pair, Side};
-pub use process::{free_port, require_program, temp_dir, wait_for_port, ChildGuard, OpensslServer, OpensslClient};
+pub use process::{
+    free_port, require_program, temp_dir, wait_for_port, ChildGuard, OpensslClient, OpensslServer,
+};

@@ -24,7 +24,13 @@ pub struct End {
 
 impl End {
     fn new(session: Session) -> Self {
-        Self { session, events: Vec::new(), received: Vec::new(), error: None, in_flight: Vec::new() }
+        Self {
+            session,
+            events: Vec::new(),
+            received: Vec::new(),
+            error: None,
+            in_flight: Vec::new(),
+        }
     }
 
     fn drain(&mut self) {
@@ -93,14 +99,25 @@ pub struct Pair {
 impl Pair {
     pub fn new(client: Session, server: Session) -> Self {
         let now = Instant::now();
-        let mut pair = Self { client: End::new(client), server: End::new(server), now };
+        let mut pair = Self {
+            client: End::new(client),
+            server: End::new(server),
+            now,
+        };
         pair.client.session.handle_timeout(now);
         pair.server.session.handle_timeout(now);
         pair
     }
 
-    pub fn from_configs(client: Arc<rustls::ClientConfig>, server: Arc<rustls::ServerConfig>, name: &str) -> Self {
-        Self::new(Session::client(client, name).unwrap(), Session::server(server).unwrap())
+    pub fn from_configs(
+        client: Arc<rustls::ClientConfig>,
+        server: Arc<rustls::ServerConfig>,
+        name: &str,
+    ) -> Self {
+        Self::new(
+            Session::client(client, name).unwrap(),
+            Session::server(server).unwrap(),
+        )
     }
 
     pub fn end(&mut self, side: Side) -> &mut End {
@@ -144,7 +161,10 @@ impl Pair {
         if self.client.handshake_complete() && self.server.handshake_complete() {
             Ok(())
         } else {
-            Err(format!("client: {:?}, server: {:?}", self.client.error, self.server.error))
+            Err(format!(
+                "client: {:?}, server: {:?}",
+                self.client.error, self.server.error
+            ))
         }
     }
 

@@ -20,7 +20,11 @@ pub fn require_program(program: &str) -> PathBuf {
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits until something accepts connections on `addr`.
@@ -73,8 +77,10 @@ impl OpensslServer {
         let child = Command::new(openssl)
             .arg("s_server")
             .args(["-accept", &format!("127.0.0.1:{port}")])
-            .arg("-cert").arg(cert)
-            .arg("-key").arg(key)
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -105,6 +111,8 @@ impl OpensslClient {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn openssl s_client");
-        Self { child: ChildGuard(child) }
+        Self {
+            child: ChildGuard(child),
+        }
     }
 }

@@ -1,0 +1,35 @@
+//! The `tlswire` command: argument parsing and wiring only; the logic lives in library crates.
+
+use clap::{Parser, Subcommand};
+
+mod certs;
+
+/// TLS as a pure function of bytes: a TLS proxy, an mTLS ingest daemon, a TLS load generator.
+#[derive(Debug, Parser)]
+#[command(name = "tlswire", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make development certificates (a CA, a server certificate, client certificates).
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
+    // Each product adds its subcommand here, with its arguments in its own module.
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Certs(cmd) => certs::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tlswire: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
