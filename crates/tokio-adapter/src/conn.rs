@@ -1,0 +1,420 @@
+//! The bridge between a core [`Session`] and a tokio transport: the poll functions that every
+//! public stream type (whole or split) calls with its own [`Context`].
+
+use std::future::Future;
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use tlswire_core::{Event, Session};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+use crate::error::to_io;
+use crate::EofPolicy;
+
+/// Bytes read from the transport per `poll_read` call. The buffer lives on the stack for the
+/// duration of one call, so an idle connection holds no read buffer at all.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Rounds of read → decrypt one poll may make before yielding. Each round either returns or
+/// consumes transport bytes, so the bound only matters for a peer that floods us with records
+/// that carry no application data.
+const MAX_ROUNDS: usize = 64;
+
+/// Which side of the stream is asking to be woken when the transport can take more bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Role {
+    Reader = 0,
+    Writer = 1,
+}
+
+/// The wakers of the tasks waiting for the transport to become writable.
+///
+/// Both the reading and the writing side write to the transport (a read sends key updates and
+/// alerts), but a transport keeps one write waker. Registering this fan-out waker instead means
+/// neither side overwrites the other's registration: both are woken, and neither is forgotten.
+#[derive(Debug, Default)]
+pub(crate) struct WriteWakers {
+    slots: Mutex<[Option<Waker>; 2]>,
+}
+
+impl WriteWakers {
+    fn register(&self, role: Role, waker: &Waker) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = &mut slots[role as usize];
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+}
+
+impl Wake for WriteWakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let taken = {
+            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            [slots[0].take(), slots[1].take()]
+        };
+        for waker in taken.into_iter().flatten() {
+            waker.wake();
+        }
+    }
+}
+
+/// Where reading stands once the session's plaintext is drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TransportEof {
+    /// The transport is open.
+    No,
+    /// The transport reported end of stream (a 0-byte read).
+    Yes,
+}
+
+/// One TLS connection: the transport, the core session and the ciphertext not yet written.
+pub(crate) struct Conn<IO> {
+    pub(crate) io: IO,
+    pub(crate) session: Session,
+    /// Ciphertext from `poll_transmit` that the transport has not taken yet; `out[out_pos..]`.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Ciphertext read from the transport that the session could not take yet (its read
+    /// buffer was full). Empty, and unallocated, nearly always.
+    leftover: Vec<u8>,
+    transport_eof: TransportEof,
+    /// An earlier transport write failed; later writes report it.
+    write_error: Option<(io::ErrorKind, String)>,
+    close_started: bool,
+    pub(crate) eof_policy: EofPolicy,
+    wakers: Arc<WriteWakers>,
+    fanout: Waker,
+    /// Armed only while the session has a timer running (idle timeout, close linger).
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl<IO> std::fmt::Debug for Conn<IO> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("session", &self.session)
+            .field("unsent_ciphertext", &(self.out.len() - self.out_pos))
+            .field("transport_eof", &self.transport_eof)
+            .field("close_started", &self.close_started)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Now, as the core wants it. tokio's clock, so paused-time tests see the same time as timers.
+pub(crate) fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
+    pub(crate) fn new(io: IO, session: Session, eof_policy: EofPolicy) -> Self {
+        let wakers = Arc::new(WriteWakers::default());
+        let fanout = Waker::from(wakers.clone());
+        Self {
+            io,
+            session,
+            out: Vec::new(),
+            out_pos: 0,
+            leftover: Vec::new(),
+            transport_eof: TransportEof::No,
+            write_error: None,
+            close_started: false,
+            eof_policy,
+            wakers,
+            fanout,
+            timer: None,
+        }
+    }
+
+    /// Moves the session's pending ciphertext (handshake, records, alerts) into `out`.
+    fn take_transmit(&mut self) {
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        let _ = self.session.poll_transmit(&mut self.out);
+    }
+
+    /// Writes `out` to the transport until it is empty or the transport would block.
+    fn poll_drain(&mut self, cx: &mut Context<'_>, role: Role) -> Poll<io::Result<()>> {
+        if let Some((kind, msg)) = &self.write_error {
+            return Poll::Ready(Err(io::Error::new(*kind, msg.clone())));
+        }
+        if self.out_pos < self.out.len() {
+            self.wakers.register(role, cx.waker());
+        }
+        while self.out_pos < self.out.len() {
+            let mut fanout_cx = Context::from_waker(&self.fanout);
+            let result =
+                Pin::new(&mut self.io).poll_write(&mut fanout_cx, &self.out[self.out_pos..]);
+            match result {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(self.fail_writes(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "transport accepted no bytes of TLS output",
+                    ))));
+                }
+                Poll::Ready(Ok(n)) => self.out_pos += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail_writes(e))),
+            }
+        }
+        // Release the buffer: an idle connection should hold none.
+        self.out = Vec::new();
+        self.out_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    fn fail_writes(&mut self, e: io::Error) -> io::Error {
+        self.write_error = Some((
+            e.kind(),
+            format!("an earlier write to the transport failed: {e}"),
+        ));
+        self.out = Vec::new();
+        self.out_pos = 0;
+        e
+    }
+
+    /// Sends what is pending without waiting: used by reads, so key updates and alerts the
+    /// peer is owed leave even when the application never writes.
+    fn flush_opportunistically(&mut self, cx: &mut Context<'_>) {
+        self.take_transmit();
+        if self.out_pos < self.out.len() {
+            if let Poll::Ready(Ok(())) = self.poll_drain(cx, Role::Reader) {
+                let mut fanout_cx = Context::from_waker(&self.fanout);
+                let _ = Pin::new(&mut self.io).poll_flush(&mut fanout_cx);
+            }
+        }
+    }
+
+    /// Feeds ciphertext to the session, keeping what it cannot take yet. A TLS error is kept by
+    /// the session (`session.error()`), which also queues the alert telling the peer why; the
+    /// callers check it after sending that alert.
+    fn feed(&mut self, data: &[u8]) {
+        let mut fed = 0;
+        while fed < data.len() {
+            match self.session.handle_input(&data[fed..], now()) {
+                Ok(0) => {
+                    self.leftover.extend_from_slice(&data[fed..]);
+                    break;
+                }
+                Ok(n) => fed += n,
+                Err(_) => break,
+            }
+        }
+        self.drain_events();
+    }
+
+    fn feed_leftover(&mut self) {
+        let leftover = std::mem::take(&mut self.leftover);
+        self.feed(&leftover);
+    }
+
+    /// Events carry nothing the stream needs that the session cannot tell later (peer info,
+    /// closure, errors are all queryable); drain them so they hold no memory.
+    fn drain_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            if let Event::Failed(e) = &event {
+                tracing::debug!(error = %e, "TLS session failed");
+            }
+        }
+    }
+
+    /// Reads from the transport into a stack buffer and feeds the session. Ready(Ok(())) means
+    /// progress was made (bytes fed or EOF seen).
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut storage = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut storage);
+        std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        if buf.filled().is_empty() {
+            self.transport_eof = TransportEof::Yes;
+            self.session.handle_eof(now());
+            self.drain_events();
+            return Poll::Ready(Ok(()));
+        }
+        self.feed(buf.filled());
+        Poll::Ready(Ok(()))
+    }
+
+    /// Fires the session's timer (idle timeout, close linger) when it is due.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.session.poll_timeout() else {
+            self.timer = None;
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        match &mut self.timer {
+            Some(timer) if timer.deadline() == deadline => {}
+            Some(timer) => timer.as_mut().reset(deadline),
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+        let Some(timer) = &mut self.timer else {
+            return Poll::Pending;
+        };
+        std::task::ready!(timer.as_mut().poll(cx));
+        self.session.handle_timeout(now());
+        self.drain_events();
+        Poll::Ready(())
+    }
+
+    /// Drives the handshake to completion and sends its last flight.
+    pub(crate) fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        for _ in 0..MAX_ROUNDS {
+            self.take_transmit();
+            let drained = self.poll_drain(cx, Role::Writer)?;
+            if let Some(e) = self.session.error() {
+                let e = to_io(e.clone());
+                // The alert explaining the failure goes out first, if the transport takes it.
+                return drained.map(|()| Err(e));
+            }
+            if !self.session.is_handshaking() {
+                std::task::ready!(drained);
+                return Pin::new(&mut self.io).poll_flush(cx);
+            }
+            if !self.leftover.is_empty() {
+                self.feed_leftover();
+                continue;
+            }
+            if self.transport_eof == TransportEof::Yes {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    tlswire_core::Error::EofDuringHandshake,
+                )));
+            }
+            std::task::ready!(self.poll_fill(cx))?;
+        }
+        yield_now(cx)
+    }
+
+    /// Reads plaintext into `buf`. Ready with nothing added is end of stream.
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        for _ in 0..MAX_ROUNDS {
+            self.flush_opportunistically(cx);
+            let mut copied = 0;
+            while buf.remaining() > 0 {
+                let Some(chunk) = self.session.read_chunk() else {
+                    break;
+                };
+                let n = chunk.len().min(buf.remaining());
+                buf.put_slice(&chunk[..n]);
+                self.session.consume(n);
+                copied += n;
+            }
+            if copied > 0 {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(e) = self.session.error() {
+                return Poll::Ready(Err(to_io(e.clone())));
+            }
+            if self.session.is_peer_closed() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.transport_eof == TransportEof::Yes {
+                return Poll::Ready(match self.eof_policy {
+                    EofPolicy::Strict => Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        UnexpectedEofError,
+                    )),
+                    EofPolicy::Lenient => Ok(()),
+                });
+            }
+            if !self.leftover.is_empty() {
+                self.feed_leftover();
+                continue;
+            }
+            if self.poll_timer(cx).is_ready() {
+                continue;
+            }
+            std::task::ready!(self.poll_fill(cx))?;
+        }
+        yield_now(cx)
+    }
+
+    /// Takes plaintext into the session; sends what the transport will take now.
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // Back-pressure: new plaintext is taken only once earlier ciphertext has left.
+        self.take_transmit();
+        std::task::ready!(self.poll_drain(cx, Role::Writer))?;
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        let written = match self.session.write_vectored(bufs) {
+            Ok(n) => n,
+            Err(e) => {
+                // A failed session has an alert queued; send it on the way out.
+                self.take_transmit();
+                let _ = self.poll_drain(cx, Role::Writer);
+                return Poll::Ready(Err(to_io(e)));
+            }
+        };
+        self.take_transmit();
+        // Errors are kept for the next call: these bytes were accepted.
+        let _ = self.poll_drain(cx, Role::Writer);
+        Poll::Ready(Ok(written))
+    }
+
+    /// Sends everything written so far and flushes the transport.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.take_transmit();
+        std::task::ready!(self.poll_drain(cx, Role::Writer))?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Sends close_notify (after everything written before it), waits until the transport has
+    /// taken it, then shuts the transport's write side.
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.close_started {
+            self.close_started = true;
+            self.session.close(now());
+        }
+        self.take_transmit();
+        std::task::ready!(self.poll_drain(cx, Role::Writer))?;
+        std::task::ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    /// Whether close_notify was queued and the transport has taken it.
+    pub(crate) fn close_notify_sent(&self) -> bool {
+        self.session.close_notify_queued() && self.out_pos == self.out.len()
+    }
+}
+
+/// Gives other tasks a turn after a long run of work in one poll.
+fn yield_now<T>(cx: &mut Context<'_>) -> Poll<T> {
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
+/// The error inside the `io::ErrorKind::UnexpectedEof` a read returns when the transport closed
+/// without the peer's close_notify (see [`EofPolicy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnexpectedEofError;
+
+impl std::fmt::Display for UnexpectedEofError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "peer closed the connection without sending TLS close_notify; \
+             the data received may be truncated",
+        )
+    }
+}
+
+impl std::error::Error for UnexpectedEofError {}
