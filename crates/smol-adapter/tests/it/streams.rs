@@ -1,0 +1,240 @@
+//! TlsStream over real loopback TCP: echo, bulk both ways at once, split halves, close
+//! semantics, handshake timeouts.
+
+use std::io::{ErrorKind, IoSlice};
+use std::time::Duration;
+
+use futures_io::{AsyncRead, AsyncWrite};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use tlswire_core::rustls::HandshakeKind;
+use tlswire_smol::LazyAcceptor;
+
+use crate::runtime::{on_both_runtimes, Runtime};
+use crate::{acceptor, connector, pattern, pki, short_handshake};
+
+on_both_runtimes!(
+    echo,
+    bulk_64_mib_both_directions_at_once,
+    split_halves_from_two_tasks,
+    close_notify_and_abrupt_close_are_distinct,
+    handshake_times_out_against_a_silent_peer,
+);
+
+/// Serves one connection: echoes everything until the client's close_notify, then closes.
+async fn echo_server<R: Runtime>(listener: R::Listener) {
+    let tcp = R::accept(&listener).await;
+    let tls = acceptor().accept(tcp).await.unwrap();
+    let (reader, mut writer) = tls.into_split();
+    // The read half flushes what the write half buffered: no flush needed inside copy.
+    smol::io::copy(reader, &mut writer).await.unwrap();
+    writer.close().await.unwrap();
+}
+
+async fn echo<R: Runtime>() {
+    let (listener, addr) = R::listen().await;
+    let server = R::spawn(echo_server::<R>(listener));
+    let mut tls = connector()
+        .connect("localhost", R::connect(addr).await)
+        .await
+        .unwrap();
+    let peer = tls.peer();
+    assert_eq!(peer.sni.as_deref(), Some("localhost"));
+    assert!(peer.version.is_some() && peer.cipher_suite.is_some());
+    assert_eq!(peer.certificates.len(), 1);
+    assert_eq!(peer.handshake_kind, Some(HandshakeKind::Full));
+
+    let n = tls
+        .write_vectored(&[IoSlice::new(b"hello, "), IoSlice::new(b"world")])
+        .await
+        .unwrap();
+    assert_eq!(n, 12);
+    // No flush: the read sends the buffered record first.
+    let mut reply = [0u8; 12];
+    tls.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply, b"hello, world");
+
+    tls.write_all(b"second").await.unwrap();
+    tls.flush().await.unwrap();
+    let mut reply = [0u8; 6];
+    tls.read_exact(&mut reply).await.unwrap();
+    assert_eq!(&reply, b"second");
+
+    tls.close().await.unwrap();
+    let mut rest = Vec::new();
+    tls.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+    server.await;
+}
+
+const BULK: usize = 64 << 20;
+const CHUNK: usize = 64 * 1024;
+
+async fn send_pattern<W: AsyncWrite + Unpin>(mut writer: W, seed: u8) -> W {
+    let mut buf = vec![0u8; CHUNK];
+    let mut sent = 0;
+    while sent < BULK {
+        let n = CHUNK.min(BULK - sent);
+        pattern(seed, sent, &mut buf[..n]);
+        writer.write_all(&buf[..n]).await.unwrap();
+        sent += n;
+    }
+    writer.close().await.unwrap();
+    writer
+}
+
+async fn receive_pattern<Rd: AsyncRead + Unpin>(mut reader: Rd, seed: u8) {
+    let (mut buf, mut expected) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+    let mut received = 0;
+    loop {
+        let n = reader.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        pattern(seed, received, &mut expected[..n]);
+        if buf[..n] != expected[..n] {
+            let at = (0..n).find(|&i| buf[i] != expected[i]).unwrap_or(0);
+            panic!("stream {seed} differs at byte {}", received + at);
+        }
+        received += n;
+    }
+    assert_eq!(received, BULK, "stream {seed} ended early");
+}
+
+/// Both peers write 64 MiB at each other before reading anything back: a writer stuck on a
+/// full socket must not stop its own reader.
+async fn bulk_64_mib_both_directions_at_once<R: Runtime>() {
+    let (listener, addr) = R::listen().await;
+    let server = R::spawn(async move {
+        let tls = acceptor().accept(R::accept(&listener).await).await.unwrap();
+        let (reader, writer) = tls.into_split();
+        let writing = R::spawn(send_pattern(writer, 2));
+        receive_pattern(reader, 1).await;
+        writing.await;
+    });
+    let tls = connector()
+        .connect("localhost", R::connect(addr).await)
+        .await
+        .unwrap();
+    let (reader, writer) = tls.into_split();
+    let writing = R::spawn(send_pattern(writer, 1));
+    receive_pattern(reader, 2).await;
+    let writer = writing.await;
+    drop(writer);
+    server.await;
+}
+
+/// A reader task blocked on the socket does not hold up a writer task, and the halves join
+/// back into one stream.
+async fn split_halves_from_two_tasks<R: Runtime>() {
+    let (listener, addr) = R::listen().await;
+    let server = R::spawn(echo_server::<R>(listener));
+    let tls = connector()
+        .connect("localhost", R::connect(addr).await)
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = tls.into_split();
+    let reading = R::spawn(async move {
+        let mut got = vec![0u8; 3 * 5];
+        reader.read_exact(&mut got).await.unwrap();
+        (reader, got)
+    });
+    let writing = R::spawn(async move {
+        for word in [b"one  ", b"two  ", b"three"] {
+            writer.write_all(word).await.unwrap();
+            writer.flush().await.unwrap();
+            async_io::Timer::after(Duration::from_millis(20)).await;
+        }
+        writer
+    });
+    let writer = writing.await;
+    let (reader, got) = reading.await;
+    assert_eq!(&got, b"one  two  three");
+    let mut tls = reader.reunite(writer).unwrap();
+    tls.close().await.unwrap();
+    server.await;
+}
+
+/// The server ends three connections: with close_notify, then twice by dropping TCP. The
+/// client sees a clean EOF, an `UnexpectedEof` error, and (lenient) a clean EOF.
+async fn close_notify_and_abrupt_close_are_distinct<R: Runtime>() {
+    let (listener, addr) = R::listen().await;
+    let server = R::spawn(async move {
+        for clean in [true, false, false] {
+            let mut tls = acceptor().accept(R::accept(&listener).await).await.unwrap();
+            tls.write_all(b"bye").await.unwrap();
+            if clean {
+                tls.close().await.unwrap();
+            } else {
+                tls.flush().await.unwrap();
+                drop(tls.into_inner());
+            }
+        }
+    });
+    let mut tls = connector()
+        .connect("localhost", R::connect(addr).await)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    tls.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"bye");
+
+    let mut tls = connector()
+        .connect("localhost", R::connect(addr).await)
+        .await
+        .unwrap();
+    let mut got = [0u8; 3];
+    tls.read_exact(&mut got).await.unwrap();
+    let err = tls.read(&mut got).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
+    assert!(err.to_string().contains("close_notify"), "{err}");
+
+    let mut tls = connector()
+        .with_lenient_eof(true)
+        .connect("localhost", R::connect(addr).await)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    tls.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"bye");
+    server.await;
+}
+
+/// A server that accepts TCP and never answers, and clients that connect and never speak,
+/// all fail with `TimedOut` after the handshake timeout.
+async fn handshake_times_out_against_a_silent_peer<R: Runtime>() {
+    let (listener, addr) = R::listen().await;
+    let tcp = R::connect(addr).await;
+    let err = connector()
+        .with_limits(short_handshake())
+        .connect("localhost", tcp)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+
+    let _silent_client = R::connect(addr).await;
+    let tcp = R::accept(&listener).await; // the first connection, from the client above
+    drop(tcp);
+    let tcp = R::accept(&listener).await;
+    let err = acceptor()
+        .with_limits(short_handshake())
+        .accept(tcp)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+
+    let _another_silent_client = R::connect(addr).await;
+    let tcp = R::accept(&listener).await;
+    let policy = tlswire_core::AcceptPolicy::new(tlswire_core::SniPolicy::single(pki().site(
+        &pki().server,
+        tlswire_core::ClientAuth::None,
+        &[],
+    )))
+    .with_limits(short_handshake());
+    let err = LazyAcceptor::new(std::sync::Arc::new(policy))
+        .accept(tcp)
+        .await
+        .unwrap_err();
+    let err = std::io::Error::from(err);
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+}
