@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod certs;
+mod client;
 
 /// TLS as a pure function of bytes: a TLS proxy, an mTLS ingest daemon, a TLS load generator.
 #[derive(Debug, Parser)]
@@ -17,6 +18,8 @@ enum Command {
     /// Make development certificates (a CA, a server certificate, client certificates).
     #[command(subcommand)]
     Certs(certs::CertsCommand),
+    /// Connect to a TLS server: standard input to it, its replies to standard output.
+    Client(client::ClientArgs),
     // Each product adds its subcommand here, with its arguments in its own module.
 }
 
@@ -24,6 +27,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Certs(cmd) => certs::run(cmd),
+        Command::Client(args) => client::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
