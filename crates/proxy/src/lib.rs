@@ -1,0 +1,35 @@
+//! tlswire proxy: a TLS-terminating TCP proxy in the shape of linkerd-tcp.
+//!
+//! `tlswire proxy CONFIG.yml` runs it; this crate is the library behind the command, so tests
+//! and other programs can start a proxy in-process with [`Proxy::start`].
+//!
+//! What it does: listeners that speak TLS, plaintext or both on one port (told apart by the
+//! first bytes); a certificate, client-authentication mode and ALPN list per SNI; an ACL on
+//! the client certificate; routing by SNI, listener and ALPN; upstreams reached in plaintext
+//! or TLS (with SAN verification and an optional client certificate), optionally behind a
+//! PROXY protocol header; power-of-two-choices least-connections balancing with weights and
+//! fail-fast parking; discovery from static lists, watched files, DNS and namerd; connection
+//! limits and timeouts; key rotation on file change and SIGHUP; session-ticket keys shared
+//! through a file; an admin HTTP server with Prometheus metrics, readiness and a graceful
+//! shutdown.
+//!
+//! The configuration is documented key by key in `docs/proxy.md`.
+
+pub mod balancer;
+pub mod config;
+mod legacy;
+pub mod metrics;
+pub mod tls_io;
+
+pub use config::{Config, ConfigFileError};
+pub mod acl;
+mod admin;
+pub mod discovery;
+mod listener;
+mod proxy;
+pub mod proxy_protocol;
+mod reload;
+pub mod tickets;
+mod tls_setup;
+
+pub use proxy::{run, Proxy, StartError};
