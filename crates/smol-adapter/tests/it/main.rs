@@ -9,6 +9,7 @@
 mod runtime;
 
 mod accept;
+mod examples;
 mod interop;
 mod streams;
 
