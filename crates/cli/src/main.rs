@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod certs;
 mod client;
 
@@ -18,6 +19,9 @@ enum Command {
     /// Make development certificates (a CA, a server certificate, client certificates).
     #[command(subcommand)]
     Certs(certs::CertsCommand),
+    /// The TLS load generator: handshake, throughput, hold, redis and latency modes.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Connect to a TLS server: standard input to it, its replies to standard output.
     Client(client::ClientArgs),
     // Each product adds its subcommand here, with its arguments in its own module.
@@ -27,6 +31,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Certs(cmd) => certs::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
         Command::Client(args) => client::run(args),
     };
     match result {
