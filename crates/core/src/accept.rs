@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::hello::{self, ClientHello, HelloError, CONTENT_TYPE_HANDSHAKE};
+use crate::hello::{ClientHello, HelloError, HelloReader, CONTENT_TYPE_HANDSHAKE};
 use crate::{AcceptPolicy, Error, Session};
 
 /// TLS alert descriptions used when refusing a ClientHello (RFC 8446, section 6).
@@ -116,6 +116,7 @@ fn alert_record(description: u8) -> Vec<u8> {
 pub struct Accept {
     policy: Arc<AcceptPolicy>,
     buffered: Vec<u8>,
+    reader: HelloReader,
     hello: Option<ClientHello>,
 }
 
@@ -125,6 +126,7 @@ impl Accept {
         Self {
             policy,
             buffered: Vec::new(),
+            reader: HelloReader::default(),
             hello: None,
         }
     }
@@ -152,7 +154,10 @@ impl Accept {
             }
             return Err(self.reject(RejectReason::PlaintextNotAllowed, alert::UNEXPECTED_MESSAGE));
         }
-        let hello = match hello::read_client_hello(&self.buffered, self.policy.max_client_hello) {
+        let hello = match self
+            .reader
+            .read(&self.buffered, self.policy.max_client_hello)
+        {
             Ok(None) => return Ok(None),
             Ok(Some(hello)) => hello,
             Err(e) => {

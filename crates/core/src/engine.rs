@@ -68,6 +68,16 @@ impl Buffers {
         }
     }
 
+    /// Drops plaintext already read once it takes at least as much room as the unread rest,
+    /// so a reader that never drains everything cannot make the buffer grow without bound
+    /// (amortized, each byte is moved at most once).
+    pub(crate) fn compact_plaintext_in(&mut self) {
+        if self.plaintext_in_start > 0 && self.plaintext_in_start >= self.unread_plaintext() {
+            self.plaintext_in.drain(..self.plaintext_in_start);
+            self.plaintext_in_start = 0;
+        }
+    }
+
     /// Moves unprocessed input to the front so the buffer does not grow without bound.
     pub(crate) fn compact_incoming(&mut self) {
         if self.incoming_start > 0 {
@@ -168,6 +178,7 @@ pub(crate) fn drive<C: Unbuffered>(
         if buf.unread_plaintext() >= max_read_buffer {
             return Ok(progress);
         }
+        buf.compact_plaintext_in();
         let established = !conn.is_handshaking();
         let Buffers {
             incoming,
@@ -185,6 +196,8 @@ pub(crate) fn drive<C: Unbuffered>(
             Ok(state) => state,
             Err(e) => {
                 *incoming_start += discard;
+                let rest = &mut incoming[*incoming_start..];
+                *incoming_start += collect_alert(conn, rest, outgoing);
                 return Err(Error::Tls(e));
             }
         };
@@ -257,28 +270,25 @@ pub(crate) fn drive<C: Unbuffered>(
     )))
 }
 
-/// After rustls reported an error, collects the alert it queued so the peer learns why.
-pub(crate) fn drain_alert<C: Unbuffered>(conn: &mut C, buf: &mut Buffers) {
-    for _ in 0..8 {
-        // rustls remembers positions in the input it has seen, so it must be shown the same
-        // unprocessed bytes again even though nothing more will be read from them.
-        let UnbufferedStatus { state, discard } =
-            conn.process(&mut buf.incoming[buf.incoming_start..]);
-        let done = match state {
-            Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-                encode_handshake(&mut encode, &mut buf.outgoing).is_err()
-            }
-            Ok(ConnectionState::TransmitTlsData(transmit)) => {
-                transmit.done();
-                false
-            }
-            _ => true,
-        };
-        buf.incoming_start += discard;
-        if done {
-            return;
-        }
+/// After rustls reported an error, collects the fatal alert it queued so the peer learns why;
+/// returns how many more input bytes rustls discarded.
+///
+/// One call only: the alert is the first thing rustls hands out after an error, and calling
+/// again would make it parse the bad input a second time and queue a second fatal alert (a
+/// debug assertion in rustls; rustls/rustls#959).
+fn collect_alert<C: Unbuffered>(
+    conn: &mut C,
+    incoming: &mut [u8],
+    outgoing: &mut Vec<u8>,
+) -> usize {
+    // rustls remembers positions in the input it has seen, so it must be shown the same
+    // unprocessed bytes again even though nothing more will be read from them.
+    let UnbufferedStatus { state, discard } = conn.process(incoming);
+    if let Ok(ConnectionState::EncodeTlsData(mut encode)) = state {
+        // The session is failing already; an alert that cannot be encoded is simply not sent.
+        let _ = encode_handshake(&mut encode, outgoing);
     }
+    discard
 }
 
 fn encode_handshake<D>(
@@ -286,7 +296,11 @@ fn encode_handshake<D>(
     outgoing: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let start = outgoing.len();
-    let mut room = 4096;
+    // Asking with no room first tells the exact size, so nothing is zero-filled in vain.
+    let mut room = match encode.encode(&mut []) {
+        Err(EncodeError::InsufficientSize(e)) => e.required_size,
+        Ok(_) | Err(EncodeError::AlreadyEncoded) => return Ok(()),
+    };
     loop {
         outgoing.resize(start + room, 0);
         match encode.encode(&mut outgoing[start..]) {
@@ -294,7 +308,16 @@ fn encode_handshake<D>(
                 outgoing.truncate(start + n);
                 return Ok(());
             }
-            Err(EncodeError::InsufficientSize(e)) => room = e.required_size,
+            Err(EncodeError::InsufficientSize(e)) if e.required_size > room => {
+                room = e.required_size;
+            }
+            Err(EncodeError::InsufficientSize(_)) => {
+                // rustls asked for no more room than it had: never loop on it.
+                outgoing.truncate(start);
+                return Err(Error::Tls(rustls::Error::General(
+                    "TLS record encoding failed".into(),
+                )));
+            }
             Err(EncodeError::AlreadyEncoded) => {
                 outgoing.truncate(start);
                 return Ok(());

@@ -64,42 +64,66 @@ impl std::error::Error for HelloError {}
 ///
 /// `buffered` holds every byte seen; the reader only looks at it, so the caller can hand the
 /// exact same bytes to the session afterwards.
+#[cfg(test)]
 pub(crate) fn read_client_hello(
     buffered: &[u8],
     max_size: usize,
 ) -> Result<Option<ClientHello>, HelloError> {
-    let mut message = Vec::new();
-    let mut rest = buffered;
-    loop {
-        if rest.len() < RECORD_HEADER_LEN {
-            return Ok(None);
-        }
-        if rest[0] != CONTENT_TYPE_HANDSHAKE {
-            return Err(HelloError::NotHandshake);
-        }
-        let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
-        if len == 0 || len > MAX_PLAINTEXT_RECORD {
-            return Err(HelloError::BadRecordLength);
-        }
-        let Some(fragment) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len) else {
-            return Ok(None);
-        };
-        message.extend_from_slice(fragment);
-        rest = &rest[RECORD_HEADER_LEN + len..];
+    HelloReader::default().read(buffered, max_size)
+}
 
-        if message[0] != HANDSHAKE_CLIENT_HELLO {
-            return Err(HelloError::NotClientHello);
-        }
-        if message.len() < 4 {
-            continue;
-        }
-        let body_len =
-            usize::from(message[1]) << 16 | usize::from(message[2]) << 8 | usize::from(message[3]);
-        if body_len + 4 > max_size {
-            return Err(HelloError::TooLarge);
-        }
-        if message.len() >= body_len + 4 {
-            return parse_body(&message[4..4 + body_len]).map(Some);
+/// Reads a ClientHello from a growing buffer, taking each record apart only once: a client
+/// that trickles its hello in one-byte pieces costs linear time, not quadratic.
+#[derive(Debug, Default)]
+pub(crate) struct HelloReader {
+    /// How many bytes of the buffer have been taken apart into whole records.
+    records_end: usize,
+    /// The handshake message reassembled from those records so far.
+    message: Vec<u8>,
+}
+
+impl HelloReader {
+    /// Continues reading `buffered`, which must begin with the bytes seen by earlier calls.
+    /// `Ok(None)` means more bytes are needed.
+    pub(crate) fn read(
+        &mut self,
+        buffered: &[u8],
+        max_size: usize,
+    ) -> Result<Option<ClientHello>, HelloError> {
+        loop {
+            let rest = buffered.get(self.records_end..).unwrap_or_default();
+            if rest.len() < RECORD_HEADER_LEN {
+                return Ok(None);
+            }
+            if rest[0] != CONTENT_TYPE_HANDSHAKE {
+                return Err(HelloError::NotHandshake);
+            }
+            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+            if len == 0 || len > MAX_PLAINTEXT_RECORD {
+                return Err(HelloError::BadRecordLength);
+            }
+            let Some(fragment) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len) else {
+                return Ok(None);
+            };
+            self.message.extend_from_slice(fragment);
+            self.records_end += RECORD_HEADER_LEN + len;
+
+            let message = &self.message;
+            if message[0] != HANDSHAKE_CLIENT_HELLO {
+                return Err(HelloError::NotClientHello);
+            }
+            if message.len() < 4 {
+                continue;
+            }
+            let body_len = usize::from(message[1]) << 16
+                | usize::from(message[2]) << 8
+                | usize::from(message[3]);
+            if body_len + 4 > max_size {
+                return Err(HelloError::TooLarge);
+            }
+            if message.len() >= body_len + 4 {
+                return parse_body(&message[4..4 + body_len]).map(Some);
+            }
         }
     }
 }
@@ -235,6 +259,17 @@ mod tests {
         }
         let hello = read_client_hello(&rec, 1 << 16).unwrap().unwrap();
         assert_eq!(hello.server_name.as_deref(), Some("example.com"));
+    }
+
+    #[test]
+    fn reads_incrementally_one_byte_at_a_time() {
+        let rec = hello_record(&sni_ext("a.example"));
+        let mut reader = HelloReader::default();
+        for end in 0..rec.len() {
+            assert_eq!(reader.read(&rec[..end], 1 << 16), Ok(None));
+        }
+        let hello = reader.read(&rec, 1 << 16).unwrap().unwrap();
+        assert_eq!(hello.server_name.as_deref(), Some("a.example"));
     }
 
     #[test]

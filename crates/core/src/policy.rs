@@ -49,9 +49,11 @@ impl SniPolicy {
         if DnsName::try_from(name).is_err() || name.contains('*') {
             return Err(ConfigError::InvalidServerNamePattern(pattern.clone()));
         }
-        if table.insert(name.to_owned(), site).is_some() {
+        // Checked before inserting: a refused duplicate must not replace the first site.
+        if table.contains_key(name) {
             return Err(ConfigError::DuplicateServerName(pattern.clone()));
         }
+        table.insert(name.to_owned(), site);
         Ok(())
     }
 

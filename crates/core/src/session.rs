@@ -11,7 +11,7 @@ use rustls::server::UnbufferedServerConnection;
 use rustls::{ClientConfig, ServerConfig};
 
 use crate::engine::{self, Buffers, Flush, Progress};
-use crate::hello::{self, ClientHello};
+use crate::hello::{ClientHello, HelloReader};
 use crate::{Error, Event, Limits, PeerInfo};
 
 /// The rustls connection behind a session.
@@ -80,6 +80,7 @@ pub struct Session {
     /// A server session made without [`Accept`](crate::Accept) reads the SNI from the first
     /// bytes itself; this holds them until the ClientHello is complete.
     hello_bytes: Option<Vec<u8>>,
+    hello_reader: HelloReader,
     handshake_complete: bool,
     failure: Option<Error>,
     eof: bool,
@@ -133,6 +134,7 @@ impl Session {
             events: VecDeque::new(),
             sni: None,
             hello_bytes: None,
+            hello_reader: HelloReader::default(),
             handshake_complete: false,
             failure: None,
             eof: false,
@@ -511,6 +513,7 @@ impl Session {
         if progress.handshake_completed && !self.handshake_complete {
             self.handshake_complete = true;
             self.hello_bytes = None;
+            self.hello_reader = HelloReader::default();
             if let (Some(limit), Some(now)) = (self.limits.idle_timeout, self.last_now) {
                 self.idle_deadline = Some(now + limit);
             }
@@ -527,14 +530,11 @@ impl Session {
         }
     }
 
-    /// Records a fatal error and queues the alert rustls chose for it.
+    /// Records a fatal error. The alert rustls chose for its own errors was queued by the
+    /// engine as the error arose; our own errors (timeouts, EOF, backlog) send none.
     fn fail(&mut self, e: Error) -> Error {
         if let Some(first) = &self.failure {
             return first.clone();
-        }
-        match &mut self.conn {
-            Conn::Client(c) => engine::drain_alert(c, &mut self.buf),
-            Conn::Server(c) => engine::drain_alert(c, &mut self.buf),
         }
         // Whatever was buffered will never be processed; keep only the alert.
         self.buf.incoming = Vec::new();
@@ -549,14 +549,21 @@ impl Session {
             return;
         };
         bytes.extend_from_slice(data);
-        match hello::read_client_hello(bytes, self.limits.max_record_backlog) {
+        match self
+            .hello_reader
+            .read(bytes, self.limits.max_record_backlog)
+        {
             Ok(None) => {}
             Ok(Some(hello)) => {
                 self.sni = hello.server_name;
                 self.hello_bytes = None;
+                self.hello_reader = HelloReader::default();
             }
             // rustls will reject the same bytes with a precise alert.
-            Err(_) => self.hello_bytes = None,
+            Err(_) => {
+                self.hello_bytes = None;
+                self.hello_reader = HelloReader::default();
+            }
         }
     }
 }

@@ -1,0 +1,275 @@
+//! The engine under pressure and hostile input: back-pressure, floods of key updates and empty
+//! records, idle timeout, key-update misuse and 0-RTT on the server side.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::ClientConnection;
+use tlswire_core::{ClientAuth, Error, Event, Limits, Session, SiteOptions, TlsVersions};
+use tlswire_testkit::{Pair, Side, TestPki};
+
+fn pair(pki: &TestPki) -> Pair {
+    Pair::from_configs(pki.client_config(), pki.server_config(), "localhost")
+}
+
+#[test]
+fn a_full_read_buffer_pushes_back_and_read_chunk_resumes() {
+    let pki = TestPki::new();
+    let limits = Limits::default().with_buffer_limits(64 * 1024, 16 * 1024);
+    let server = Session::server(pki.server_config())
+        .unwrap()
+        .with_limits(limits);
+    let client = Session::client(pki.client_config(), "localhost").unwrap();
+    let mut pair = Pair::new(client, server);
+    pair.handshake().unwrap();
+
+    // 1 MiB of ciphertext offered to a server whose reader does not read.
+    let data: Vec<u8> = (0..1_048_576u32).map(|i| (i * 7) as u8).collect();
+    let mut wire = Vec::new();
+    let mut written = 0;
+    while written < data.len() {
+        written += pair.client.session.write(&data[written..]).unwrap();
+        let _ = pair.client.session.poll_transmit(&mut wire);
+    }
+    let server = &mut pair.server.session;
+    let now = pair.now;
+    let mut offered = &wire[..];
+    let mut short_takes = 0;
+    let mut received = Vec::new();
+    for _ in 0..100_000 {
+        if offered.is_empty() && server.read_chunk().is_none() {
+            break;
+        }
+        let taken = server.handle_input(offered, now).unwrap();
+        if taken < offered.len() {
+            short_takes += 1;
+            // Bounded: at most a read buffer of plaintext plus the ciphertext backlog.
+            assert!(
+                server.buffered_bytes() <= 512 * 1024,
+                "{}",
+                server.buffered_bytes()
+            );
+            assert!(!server.wants_input() || taken > 0);
+        }
+        offered = &offered[taken..];
+        // Read a little at a time; each read_chunk decrypts more when the buffer ran dry.
+        if let Some(chunk) = server.read_chunk() {
+            let n = chunk.len().min(5000);
+            received.extend_from_slice(&chunk[..n]);
+            server.consume(n);
+        }
+    }
+    assert!(short_takes > 0, "the server never pushed back");
+    assert!(received == data, "bytes arrive intact after back-pressure");
+    assert_eq!(
+        server.buffered_bytes(),
+        0,
+        "an idle session holds no buffers"
+    );
+}
+
+#[test]
+fn endless_key_updates_end_in_an_error_not_a_loop() {
+    let pki = TestPki::new();
+    let mut pair = pair(&pki);
+    pair.handshake().unwrap();
+    let now = pair.now;
+    let mut wire = Vec::new();
+    let mut server_out = Vec::new();
+    let mut result = Ok(0);
+    for _ in 0..1000 {
+        pair.client.session.refresh_traffic_keys().unwrap();
+        wire.clear();
+        let _ = pair.client.session.poll_transmit(&mut wire);
+        result = pair.server.session.handle_input(&wire, now);
+        server_out.clear();
+        let _ = pair.server.session.poll_transmit(&mut server_out);
+        // Each request is answered by at most one key update of our own.
+        assert!(server_out.len() < 100, "{}", server_out.len());
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        result,
+        Err(Error::Tls(rustls::Error::PeerMisbehaved(
+            rustls::PeerMisbehaved::TooManyKeyUpdateRequests
+        )))
+    );
+}
+
+#[test]
+fn key_updates_interleaved_with_data_keep_working() {
+    let pki = TestPki::new();
+    let mut pair = pair(&pki);
+    pair.handshake().unwrap();
+    for i in 0..50u8 {
+        pair.client.session.refresh_traffic_keys().unwrap();
+        pair.server.session.refresh_traffic_keys().unwrap();
+        pair.send(Side::Client, &[i; 100]);
+        pair.send(Side::Server, &[i; 10]);
+    }
+    assert_eq!(pair.server.received.len(), 5000);
+    assert_eq!(pair.client.received.len(), 500);
+    assert!(pair.server.error.is_none() && pair.client.error.is_none());
+}
+
+#[test]
+fn key_update_needs_an_established_tls13_session() {
+    let pki = TestPki::new();
+    let mut early = Session::client(pki.client_config(), "localhost").unwrap();
+    assert_eq!(
+        early.refresh_traffic_keys(),
+        Err(Error::KeyUpdateUnavailable)
+    );
+    let config = tlswire_core::ClientOptions::new(tlswire_core::ServerTrust::Roots(pki.roots()))
+        .with_versions(TlsVersions::Tls12Only)
+        .build()
+        .unwrap();
+    let mut tls12 = Pair::from_configs(config, pki.server_config(), "localhost");
+    tls12.handshake().unwrap();
+    assert_eq!(
+        tls12.client.session.refresh_traffic_keys(),
+        Err(Error::KeyUpdateUnavailable)
+    );
+}
+
+#[test]
+fn floods_of_empty_or_stray_records_fail_fast() {
+    let pki = TestPki::new();
+    let now = Instant::now();
+    for (what, record) in [
+        ("empty handshake", &[0x16, 0x03, 0x01, 0x00, 0x00][..]),
+        (
+            "empty application data",
+            &[0x17, 0x03, 0x03, 0x00, 0x00][..],
+        ),
+        (
+            "change cipher spec",
+            &[0x14, 0x03, 0x03, 0x00, 0x01, 0x01][..],
+        ),
+        (
+            "warning alert",
+            &[0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x00][..],
+        ),
+    ] {
+        let mut server = Session::server(pki.server_config()).unwrap();
+        let flood = record.repeat(10_000);
+        let mut fed = 0;
+        let error = loop {
+            match server.handle_input(&flood[fed..], now) {
+                Ok(n) if n > 0 && fed + n < flood.len() => fed += n,
+                Ok(n) => panic!("{what}: flood accepted ({} of {})", fed + n, flood.len()),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(error, Error::Tls(_)), "{what}: {error:?}");
+        let mut alert = Vec::new();
+        let _ = server.poll_transmit(&mut alert);
+        assert!(alert.len() < 64, "{what}: {} bytes of alert", alert.len());
+        // The same error, every time after.
+        assert_eq!(server.handle_input(b"x", now), Err(error));
+    }
+}
+
+#[test]
+fn idle_timeout_fails_a_quiet_session_and_input_postpones_it() {
+    let pki = TestPki::new();
+    let limits = Limits::default().with_idle_timeout(Some(Duration::from_secs(30)));
+    let server = Session::server(pki.server_config())
+        .unwrap()
+        .with_limits(limits);
+    let client = Session::client(pki.client_config(), "localhost").unwrap();
+    let mut pair = Pair::new(client, server);
+    pair.handshake().unwrap();
+    let start = pair.now;
+    assert_eq!(
+        pair.server.session.poll_timeout(),
+        Some(start + Duration::from_secs(30))
+    );
+    pair.advance(Duration::from_secs(29));
+    assert!(pair.server.error.is_none());
+    pair.send(Side::Client, b"still alive");
+    pair.advance(Duration::from_secs(29));
+    assert!(pair.server.error.is_none(), "input postponed the deadline");
+    pair.advance(Duration::from_secs(2));
+    assert_eq!(pair.server.error, Some(Error::IdleTimeout));
+    assert!(pair.server.saw(|e| *e == Event::Failed(Error::IdleTimeout)));
+    assert_eq!(pair.server.session.poll_timeout(), None);
+    assert_eq!(pair.server.session.write(b"x"), Err(Error::IdleTimeout));
+}
+
+/// Moves bytes between a bare rustls client and a core server until neither sends.
+fn pump(client: &mut ClientConnection, server: &mut Session, received: &mut Vec<u8>) {
+    let now = Instant::now();
+    for _ in 0..20 {
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire).unwrap();
+        }
+        let mut fed = 0;
+        while fed < wire.len() {
+            fed += server.handle_input(&wire[fed..], now).unwrap();
+            while let Some(chunk) = server.read_chunk() {
+                received.extend_from_slice(chunk);
+                let n = chunk.len();
+                server.consume(n);
+            }
+        }
+        let mut back = Vec::new();
+        let _ = server.poll_transmit(&mut back);
+        let mut rest = &back[..];
+        while !rest.is_empty() {
+            client.read_tls(&mut rest).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        if wire.is_empty() && back.is_empty() {
+            return;
+        }
+    }
+    panic!("did not settle");
+}
+
+#[test]
+fn zero_rtt_data_reaches_the_server() {
+    let pki = TestPki::new();
+    let mut options = SiteOptions::default();
+    options.max_early_data_size = 16 * 1024;
+    let site = tlswire_core::Site::new(
+        tlswire_core::ReloadableIdentity::new(pki.server.certified_key()),
+        options.with_client_auth(ClientAuth::None),
+    )
+    .unwrap();
+    let mut client_config = (*pki.client_config()).clone();
+    client_config.enable_early_data = true;
+    let client_config = Arc::new(client_config);
+
+    // The first connection leaves a ticket that allows early data.
+    let mut first =
+        ClientConnection::new(client_config.clone(), "localhost".try_into().unwrap()).unwrap();
+    let mut server = Session::server(site.server_config()).unwrap();
+    let mut received = Vec::new();
+    pump(&mut first, &mut server, &mut received);
+    assert!(!first.is_handshaking());
+
+    let mut second = ClientConnection::new(client_config, "localhost".try_into().unwrap()).unwrap();
+    second
+        .early_data()
+        .expect("the ticket allows early data")
+        .write_all(b"early ")
+        .unwrap();
+    let mut server = Session::server(site.server_config()).unwrap();
+    let mut received = Vec::new();
+    pump(&mut second, &mut server, &mut received);
+    assert!(second.is_early_data_accepted());
+    second.writer().write_all(b"and late").unwrap();
+    pump(&mut second, &mut server, &mut received);
+    assert!(server.received_early_data());
+    assert_eq!(received, b"early and late");
+    assert_eq!(
+        server.peer().handshake_kind,
+        Some(rustls::HandshakeKind::Resumed)
+    );
+}
