@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod certs;
 mod client;
+mod ingest;
+mod send;
 
 /// TLS as a pure function of bytes: a TLS proxy, an mTLS ingest daemon, a TLS load generator.
 #[derive(Debug, Parser)]
@@ -24,6 +26,10 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Connect to a TLS server: standard input to it, its replies to standard output.
     Client(client::ClientArgs),
+    /// The mTLS JSON ingest daemon (stores into Redis or the embedded store).
+    Ingest(ingest::IngestArgs),
+    /// Send JSON dicts to an ingest daemon over mutual TLS.
+    Send(send::SendArgs),
     // Each product adds its subcommand here, with its arguments in its own module.
 }
 
@@ -33,6 +39,8 @@ fn main() -> std::process::ExitCode {
         Command::Certs(cmd) => certs::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Client(args) => client::run(args),
+        Command::Ingest(args) => ingest::run(args),
+        Command::Send(args) => send::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
