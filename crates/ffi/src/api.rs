@@ -13,7 +13,7 @@ use crate::conn::{tlswire_conn, Transport};
 use crate::connect::{adopt, Dialing};
 use crate::error::{
     boundary, from_session_error, set_last_error, FfiError, TLSWIRE_ERROR_INVALID_ARGUMENT,
-    TLSWIRE_ERROR_NULL_ARGUMENT, TLSWIRE_ERROR_PANIC,,
+    TLSWIRE_ERROR_NULL_ARGUMENT, TLSWIRE_ERROR_PANIC,
 };
 use crate::ptr::{bytes, bytes_mut, c_str, out_ptr, this};
 
