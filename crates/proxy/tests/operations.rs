@@ -1,0 +1,289 @@
+//! Operating a proxy: key rotation under load, graceful drain, shared session tickets, admin.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use tlswire_core::rustls::HandshakeKind;
+use tlswire_core::{ClientOptions, ServerTrust};
+use tlswire_testkit::{temp_dir, TestIdentity, TestPki};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Replaces a file in one step, as deployment tools do.
+fn replace_file(path: &Path, contents: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn install(dir: &Path, identity: &TestIdentity) {
+    replace_file(&dir.join("server.key"), &identity.key_pem);
+    replace_file(&dir.join("server.crt"), &identity.cert_pem);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_under_load_has_zero_failed_handshakes() {
+    let dir = temp_dir("proxy-reload");
+    let pki = TestPki::new();
+    pki.write_all(&dir);
+    let backend = Backend::start("app", Behaviour::Tagged).await;
+    let yaml = format!(
+        r#"
+admin: {{port: 0}}
+reload: {{intervalMs: 50}}
+routers:
+  - interpreter: {{kind: io.l5d.static, names: {{/svc/app: [{{addr: "{b}"}}]}}}}
+    servers:
+      - port: 0
+        dstName: /svc/app
+        tls:
+          defaultIdentity: {{certs: [server.crt], privateKey: server.key}}
+"#,
+        b = backend.addr
+    );
+    let proxy = start_proxy(&yaml, &dir).await;
+    let addr = listener(&proxy, 0);
+    let config = ClientOptions::new(ServerTrust::Roots(pki.roots()))
+        .with_resumption(false)
+        .build()
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (stop, ok, failed, config) = (stop.clone(), ok.clone(), failed.clone(), config.clone());
+        clients.push(tokio::spawn(async move {
+            for _ in 0..10_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let result = async {
+                    let mut conn = tls_connect(addr, config.clone(), "localhost").await?;
+                    tag_and_echo(&mut conn).await
+                };
+                match result.await {
+                    Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        eprintln!("client failed during reload: {e}");
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+        }));
+    }
+    let mut latest = pki.server.clone();
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        latest = pki.server_for(&["localhost", "127.0.0.1"]);
+        install(&dir, &latest);
+        if round == 2 {
+            // A broken file keeps the previous certificate in use.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            replace_file(&dir.join("server.crt"), "not a certificate\n");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            install(&dir, &latest);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert!(ok > 20, "too little load: {ok} handshakes");
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} handshakes failed during reloads",
+        ok + failed
+    );
+    assert!(proxy.metrics().reload_count(true) >= 4);
+    assert!(
+        proxy.metrics().reload_count(false) >= 1,
+        "the broken file was not reported"
+    );
+    assert_eq!(proxy.metrics().failure_count("handshake"), 0);
+
+    let conn = tls_connect(addr, config, "localhost").await.unwrap();
+    assert_eq!(
+        conn.peer().certificates[0],
+        latest.cert(),
+        "the newest certificate is served"
+    );
+    assert_eq!(
+        proxy.reload(),
+        0,
+        "a forced reload (SIGHUP) of good files succeeds"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_drain_keeps_in_flight_transfers_whole() {
+    let size = 4 * 1024 * 1024;
+    let backend = Backend::start("bulk", Behaviour::Bulk(size)).await;
+    let yaml = format!(
+        r#"
+admin: {{port: 0, graceSecs: 20}}
+routers:
+  - interpreter: {{kind: io.l5d.static, names: {{/svc/bulk: [{{addr: "{b}"}}]}}}}
+    servers: [{{port: 0, dstName: /svc/bulk}}]
+"#,
+        b = backend.addr
+    );
+    let proxy = start_proxy(&yaml, &temp_dir("proxy-drain")).await;
+    let (addr, admin) = (listener(&proxy, 0), proxy.admin_addr());
+    assert_eq!(admin_get(admin, "/ready", "GET").await.0, 200);
+
+    let mut transfers = Vec::new();
+    for _ in 0..3 {
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"go").await.unwrap();
+        let mut first = [0u8; 1];
+        conn.read_exact(&mut first).await.unwrap();
+        transfers.push(tokio::spawn(async move {
+            let mut rest = Vec::new();
+            conn.read_to_end(&mut rest).await.unwrap();
+            rest.len() + 1
+        }));
+    }
+    let (status, body) = admin_get(admin, "/shutdown", "POST").await;
+    assert_eq!((status, body.as_str()), (202, "draining\n"));
+    let drained = tokio::spawn(proxy.wait());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(admin_get(admin, "/ready", "GET").await.0, 503);
+    let refused = match TcpStream::connect(addr).await {
+        Err(_) => true,
+        Ok(mut late) => {
+            let mut buf = [0u8; 1];
+            matches!(late.read(&mut buf).await, Ok(0) | Err(_))
+        }
+    };
+    assert!(refused, "a new connection was served after the drain began");
+    for transfer in transfers {
+        assert_eq!(
+            transfer.await.unwrap(),
+            size,
+            "an in-flight transfer was cut"
+        );
+    }
+    tokio::time::timeout(Duration::from_secs(10), drained)
+        .await
+        .expect("drain did not finish after the transfers ended")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_sharing_ticket_keys_resume_each_others_sessions() {
+    let dir = temp_dir("proxy-tickets");
+    let pki = TestPki::new();
+    pki.write_all(&dir);
+    std::fs::write(
+        dir.join("ticket.keys"),
+        "# newest first\n6b1f0c9a3e5d7b2c4a6e8f0a1b3c5d7e9f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c\n",
+    )
+    .unwrap();
+    let backend = Backend::start("app", Behaviour::Tagged).await;
+    let yaml = format!(
+        r#"
+admin: {{port: 0}}
+sessionTickets: {{keysPath: ticket.keys, lifetimeSecs: 600}}
+routers:
+  - interpreter: {{kind: io.l5d.static, names: {{/svc/app: [{{addr: "{b}"}}]}}}}
+    servers:
+      - port: 0
+        dstName: /svc/app
+        tls:
+          defaultIdentity: {{certs: [server.crt], privateKey: server.key}}
+"#,
+        b = backend.addr
+    );
+    let first = start_proxy(&yaml, &dir).await;
+    let second = start_proxy(&yaml, &dir).await;
+    let config = ClientOptions::new(ServerTrust::Roots(pki.roots()))
+        .build()
+        .unwrap();
+    let mut conn = tls_connect(listener(&first, 0), config.clone(), "localhost")
+        .await
+        .unwrap();
+    assert_eq!(conn.peer().handshake_kind, Some(HandshakeKind::Full));
+    // Reading lets the client take the tickets that follow the handshake.
+    assert_eq!(tag_and_echo(&mut conn).await.unwrap(), "app");
+    let mut resumed = tls_connect(listener(&second, 0), config, "localhost")
+        .await
+        .unwrap();
+    assert_eq!(
+        resumed.peer().handshake_kind,
+        Some(HandshakeKind::Resumed),
+        "the second instance did not resume the first one's session"
+    );
+    assert_eq!(tag_and_echo(&mut resumed).await.unwrap(), "app");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_serves_metrics_in_prometheus_text() {
+    let dir = temp_dir("proxy-admin");
+    let pki = TestPki::new();
+    pki.write_all(&dir);
+    let backend = Backend::start("app", Behaviour::Tagged).await;
+    let yaml = format!(
+        r#"
+admin: {{port: 0}}
+routers:
+  - interpreter: {{kind: io.l5d.static, names: {{/svc/app: [{{addr: "{b}", weight: 2}}]}}}}
+    servers:
+      - port: 0
+        dstName: /svc/app
+        tls:
+          defaultIdentity: {{certs: [server.crt], privateKey: server.key}}
+"#,
+        b = backend.addr
+    );
+    let proxy = start_proxy(&yaml, &dir).await;
+    let addr = listener(&proxy, 0);
+    let config = ClientOptions::new(ServerTrust::Roots(pki.roots()))
+        .build()
+        .unwrap();
+    let mut conn = tls_connect(addr, config, "localhost").await.unwrap();
+    assert_eq!(tag_and_echo(&mut conn).await.unwrap(), "app");
+    // A peer that is not TLS at all is counted and closed without affecting others.
+    let mut bad = TcpStream::connect(addr).await.unwrap();
+    bad.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut sink = Vec::new();
+    let _ = bad.read_to_end(&mut sink).await;
+    conn.write_all(b"still here\n").await.unwrap();
+    assert_eq!(read_line(&mut conn).await.unwrap(), "still here\n");
+
+    let (status, metrics) = admin_get(proxy.admin_addr(), "/metrics", "GET").await;
+    assert_eq!(status, 200);
+    assert_eq!(metric(&metrics, "tlswire_proxy_accepts_total"), Some(2.0));
+    assert_eq!(
+        metric(&metrics, "tlswire_proxy_active_connections"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&metrics, "tlswire_proxy_handshake_seconds_count"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&metrics, "tlswire_proxy_failures_total{cause=\"rejected\"}"),
+        Some(1.0)
+    );
+    assert!(metric(&metrics, "tlswire_proxy_bytes_to_upstream_total").is_some());
+    let endpoint = format!(
+        "tlswire_proxy_endpoint_active{{dst=\"/svc/app\",endpoint=\"{}\",weight=\"2\"}}",
+        backend.addr
+    );
+    assert_eq!(metric(&metrics, &endpoint), Some(1.0), "{metrics}");
+    assert_eq!(admin_get(proxy.admin_addr(), "/nope", "GET").await.0, 404);
+    assert_eq!(
+        admin_get(proxy.admin_addr(), "/shutdown", "GET").await.0,
+        405
+    );
+}
