@@ -12,6 +12,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use tlswire_core::{Event, Session};
 
 use crate::error::{session_error, unexpected_eof};
+use crate::EofPolicy;
 
 /// Ciphertext read from the transport per call. It lives on the stack, so an idle connection
 /// holds no read buffer at all.
@@ -44,7 +45,7 @@ pub(crate) struct Conn<IO> {
     pending_in_pos: usize,
     /// Plaintext written since the last transmit.
     unflushed: usize,
-    pub(crate) lenient_eof: bool,
+    pub(crate) eof_policy: EofPolicy,
     handshake_done: bool,
     peer_closed: bool,
     unexpected_eof: bool,
@@ -74,6 +75,14 @@ impl<IO> Conn<IO> {
         }
     }
 
+    /// Whether our close_notify has been handed to the transport.
+    pub(crate) fn close_notify_sent(&self) -> bool {
+        self.close_started
+            && self.session.close_notify_queued()
+            && !self.session.wants_transmit()
+            && self.unsent() == 0
+    }
+
     /// Called when a write half goes away in the middle of a call.
     pub(crate) fn writer_gone(&mut self) {
         self.writer_returns();
@@ -90,7 +99,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             pending_in: Vec::new(),
             pending_in_pos: 0,
             unflushed: 0,
-            lenient_eof: false,
+            eof_policy: EofPolicy::Strict,
             handshake_done: false,
             peer_closed: false,
             unexpected_eof: false,
@@ -288,7 +297,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 return Poll::Ready(Ok(0));
             }
             if self.unexpected_eof {
-                return Poll::Ready(if self.lenient_eof {
+                return Poll::Ready(if self.eof_policy == EofPolicy::Lenient {
                     Ok(0)
                 } else {
                     Err(unexpected_eof())
@@ -398,7 +407,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             Poll::Ready(Ok(())) => match Pin::new(&mut self.io).poll_flush(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => Pin::new(&mut self.io).poll_close(cx),
+                Poll::Ready(Ok(())) => match Pin::new(&mut self.io).poll_close(cx) {
+                    // The peer reset the connection after close_notify left: it is closed,
+                    // which is what was asked.
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::NotConnected => {
+                        Poll::Ready(Ok(()))
+                    }
+                    other => other,
+                },
             },
         };
         if result.is_ready() {

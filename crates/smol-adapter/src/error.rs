@@ -21,11 +21,24 @@ pub(crate) fn session_error(e: tlswire_core::Error) -> io::Error {
 
 /// The error a read returns when the transport closed without close_notify (strict policy).
 pub(crate) fn unexpected_eof() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "peer closed the connection without sending TLS close_notify; the data may be truncated",
-    )
+    io::Error::new(io::ErrorKind::UnexpectedEof, UnexpectedEofError)
 }
+
+/// The error inside the `io::ErrorKind::UnexpectedEof` a read returns when the transport
+/// closed without the peer's close_notify (see [`EofPolicy`](crate::EofPolicy)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnexpectedEofError;
+
+impl fmt::Display for UnexpectedEofError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "peer closed the connection without sending TLS close_notify; \
+             the data received may be truncated",
+        )
+    }
+}
+
+impl std::error::Error for UnexpectedEofError {}
 
 /// Why [`LazyAcceptor::accept`](crate::LazyAcceptor::accept) gave no stream.
 #[derive(Debug)]
@@ -35,10 +48,9 @@ pub enum AcceptError {
     /// unknown server name, no common ALPN, malformed ClientHello). The alert was sent and the
     /// transport closed.
     Rejected(Rejection),
-    /// The TLS handshake failed after it started (for example a client certificate that does
-    /// not verify) or timed out; the core error is inside, with kind `TimedOut` for a timeout.
-    Handshake(io::Error),
-    /// The transport failed, or closed before the first bytes said what the client speaks.
+    /// The transport failed, the client hung up, the handshake failed (a client certificate
+    /// that does not verify, for example: the core error is inside) or timed out (kind
+    /// `TimedOut`).
     Io(io::Error),
 }
 
@@ -46,8 +58,7 @@ impl fmt::Display for AcceptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Rejected(r) => write!(f, "connection refused: {r}"),
-            Self::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
-            Self::Io(e) => write!(f, "transport error before the TLS handshake: {e}"),
+            Self::Io(e) => write!(f, "TLS accept failed: {e}"),
         }
     }
 }
@@ -56,15 +67,21 @@ impl std::error::Error for AcceptError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Rejected(r) => Some(r),
-            Self::Handshake(e) | Self::Io(e) => Some(e),
+            Self::Io(e) => Some(e),
         }
+    }
+}
+
+impl From<io::Error> for AcceptError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
     }
 }
 
 impl From<AcceptError> for io::Error {
     fn from(e: AcceptError) -> Self {
         match e {
-            AcceptError::Handshake(e) | AcceptError::Io(e) => e,
+            AcceptError::Io(e) => e,
             AcceptError::Rejected(r) => io::Error::new(io::ErrorKind::ConnectionRefused, r),
         }
     }

@@ -15,7 +15,7 @@ use tlswire_core::{Limits, Session};
 
 use crate::conn::Conn;
 use crate::error::session_error;
-use crate::TlsStream;
+use crate::{EofPolicy, TlsStream};
 
 /// Drives `conn`'s handshake to completion or to the session's handshake deadline, which an
 /// `async_io::Timer` watches (the core keeps no clock of its own).
@@ -68,7 +68,7 @@ where
 pub struct TlsConnector {
     config: Arc<ClientConfig>,
     limits: Limits,
-    lenient_eof: bool,
+    eof_policy: EofPolicy,
 }
 
 impl TlsConnector {
@@ -77,7 +77,7 @@ impl TlsConnector {
         Self {
             config,
             limits: Limits::default(),
-            lenient_eof: false,
+            eof_policy: EofPolicy::Strict,
         }
     }
 
@@ -88,12 +88,17 @@ impl TlsConnector {
         self
     }
 
-    /// Streams read a transport EOF without close_notify as a clean end of stream; see the
+    /// What reads report when the transport closes without close_notify; see the
     /// [crate docs](crate#unexpected-eof).
     #[must_use]
-    pub fn with_lenient_eof(mut self, lenient: bool) -> Self {
-        self.lenient_eof = lenient;
+    pub fn with_eof_policy(mut self, policy: EofPolicy) -> Self {
+        self.eof_policy = policy;
         self
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<ClientConfig> {
+        &self.config
     }
 
     /// Runs a TLS handshake over `io`, verifying the server as `server_name` (a DNS name or
@@ -107,7 +112,7 @@ impl TlsConnector {
             .with_limits(self.limits);
         session.handle_timeout(Instant::now());
         let mut conn = Conn::new(io, session);
-        conn.lenient_eof = self.lenient_eof;
+        conn.eof_policy = self.eof_policy;
         handshake(conn).await
     }
 }
@@ -137,7 +142,7 @@ impl TlsConnector {
 pub struct TlsAcceptor {
     config: Arc<ServerConfig>,
     limits: Limits,
-    lenient_eof: bool,
+    eof_policy: EofPolicy,
 }
 
 impl TlsAcceptor {
@@ -146,7 +151,7 @@ impl TlsAcceptor {
         Self {
             config,
             limits: Limits::default(),
-            lenient_eof: false,
+            eof_policy: EofPolicy::Strict,
         }
     }
 
@@ -157,11 +162,16 @@ impl TlsAcceptor {
         self
     }
 
-    /// Streams read a transport EOF without close_notify as a clean end of stream.
+    /// What reads report when the transport closes without close_notify.
     #[must_use]
-    pub fn with_lenient_eof(mut self, lenient: bool) -> Self {
-        self.lenient_eof = lenient;
+    pub fn with_eof_policy(mut self, policy: EofPolicy) -> Self {
+        self.eof_policy = policy;
         self
+    }
+
+    /// The rustls configuration.
+    pub fn config(&self) -> &Arc<ServerConfig> {
+        &self.config
     }
 
     /// Runs the server side of a TLS handshake over `io`. Fails with `TimedOut` after
@@ -175,7 +185,7 @@ impl TlsAcceptor {
             .with_limits(self.limits);
         session.handle_timeout(Instant::now());
         let mut conn = Conn::new(io, session);
-        conn.lenient_eof = self.lenient_eof;
+        conn.eof_policy = self.eof_policy;
         handshake(conn).await
     }
 }

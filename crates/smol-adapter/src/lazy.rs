@@ -15,7 +15,7 @@ use tlswire_core::{Accept, AcceptPolicy, Decision};
 
 use crate::conn::Conn;
 use crate::handshake::handshake;
-use crate::{AcceptError, TlsStream};
+use crate::{AcceptError, EofPolicy, TlsStream};
 
 /// Bytes read per call while sniffing; a ClientHello usually fits in one read.
 const SNIFF_CHUNK: usize = 4 * 1024;
@@ -57,7 +57,7 @@ pub enum Accepted<IO> {
 #[derive(Debug, Clone)]
 pub struct LazyAcceptor {
     policy: Arc<AcceptPolicy>,
-    lenient_eof: bool,
+    eof_policy: EofPolicy,
 }
 
 impl LazyAcceptor {
@@ -65,15 +65,20 @@ impl LazyAcceptor {
     pub fn new(policy: Arc<AcceptPolicy>) -> Self {
         Self {
             policy,
-            lenient_eof: false,
+            eof_policy: EofPolicy::Strict,
         }
     }
 
-    /// TLS streams read a transport EOF without close_notify as a clean end of stream.
+    /// What TLS streams' reads report when the transport closes without close_notify.
     #[must_use]
-    pub fn with_lenient_eof(mut self, lenient: bool) -> Self {
-        self.lenient_eof = lenient;
+    pub fn with_eof_policy(mut self, policy: EofPolicy) -> Self {
+        self.eof_policy = policy;
         self
+    }
+
+    /// The policy connections are accepted by.
+    pub fn policy(&self) -> &Arc<AcceptPolicy> {
+        &self.policy
     }
 
     /// Reads the first bytes of `io` and decides. A refused connection gets its alert and
@@ -101,9 +106,9 @@ impl LazyAcceptor {
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(AcceptError::Io(e))),
                     Poll::Pending => {
                         if Pin::new(&mut timer).poll(cx).is_ready() {
-                            return Poll::Ready(Err(AcceptError::Handshake(
-                                crate::error::session_error(tlswire_core::Error::HandshakeTimeout),
-                            )));
+                            return Poll::Ready(Err(AcceptError::Io(crate::error::session_error(
+                                tlswire_core::Error::HandshakeTimeout,
+                            ))));
                         }
                         return Poll::Pending;
                     }
@@ -124,11 +129,11 @@ impl LazyAcceptor {
             })),
             Ok(Decision::Tls(session)) => {
                 let mut conn = Conn::new(io, *session);
-                conn.lenient_eof = self.lenient_eof;
+                conn.eof_policy = self.eof_policy;
                 handshake(conn)
                     .await
                     .map(Accepted::Tls)
-                    .map_err(AcceptError::Handshake)
+                    .map_err(AcceptError::Io)
             }
             Err(AcceptError::Rejected(rejection)) => {
                 tracing::debug!(reason = %rejection, "refused connection");
@@ -186,7 +191,7 @@ impl<IO> PlainStream<IO> {
     }
 
     /// The transport and the sniffed bytes not yet read.
-    pub fn into_inner(self) -> (IO, Vec<u8>) {
+    pub fn into_parts(self) -> (IO, Vec<u8>) {
         let mut replay = self.replay;
         replay.drain(..self.replay_pos);
         (self.io, replay)

@@ -53,8 +53,8 @@
 //!   truncated: a crashed peer, or an attacker who can reset TCP connections, ends it there.
 //!
 //! Keep the strict default when the stream's end is the message's end (a file, an HTTP/1.0
-//! body without a length). Choose lenient EOF ([`TlsConnector::with_lenient_eof`],
-//! [`TlsStream::set_lenient_eof`]) when the protocol frames its own messages (HTTP with
+//! body without a length). Choose [`EofPolicy::Lenient`] ([`TlsConnector::with_eof_policy`],
+//! [`TlsStream::set_eof_policy`]) when the protocol frames its own messages (HTTP with
 //! `Content-Length`, Redis, length-prefixed records) and you talk to peers that skip
 //! close_notify — many do; the read then returns `Ok(0)` for both. A transport closed during
 //! the handshake is always an error.
@@ -94,9 +94,22 @@ mod handshake;
 mod lazy;
 mod stream;
 
-pub use error::AcceptError;
+pub use error::{AcceptError, UnexpectedEofError};
 pub use handshake::{TlsAcceptor, TlsConnector};
 pub use lazy::{Accepted, LazyAcceptor, PlainStream};
 pub use stream::{ReadHalf, ReuniteError, TlsStream, WriteHalf};
 
 pub use tlswire_core;
+pub use tlswire_core::{AcceptPolicy, Limits, PeerInfo};
+
+/// What a read reports when the transport closes without the peer's close_notify (see
+/// [Unexpected EOF](crate#unexpected-eof)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EofPolicy {
+    /// Fail the read with `io::ErrorKind::UnexpectedEof`: the data may be truncated.
+    #[default]
+    Strict,
+    /// Treat it as a clean end of stream (`Ok(0)`), for protocols that frame their own
+    /// messages and so detect truncation themselves.
+    Lenient,
+}

@@ -11,6 +11,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use tlswire_core::{PeerInfo, Session};
 
 use crate::conn::Conn;
+use crate::EofPolicy;
 
 /// A TLS connection whose handshake has completed, over any futures-io transport (smol's and
 /// async-net's `TcpStream`, async-std's, a Unix socket, an in-memory pipe).
@@ -39,9 +40,26 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         self.conn.session.peer()
     }
 
-    /// The TLS session (for example to read [`Session::limits`]).
+    /// Whether this server session received 0-RTT early data (replayable by an attacker: use
+    /// it only for idempotent requests). It is read first, like any other data.
+    pub fn received_early_data(&self) -> bool {
+        self.conn.session.received_early_data()
+    }
+
+    /// The core session, for what this type does not expose (limits, buffer sizes).
     pub fn session(&self) -> &Session {
         &self.conn.session
+    }
+
+    /// The core session, mutably. After calling anything that produces output (for example
+    /// `refresh_traffic_keys`), flush the stream.
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.conn.session
+    }
+
+    /// Whether our close_notify has been handed to the transport.
+    pub fn close_notify_sent(&self) -> bool {
+        self.conn.close_notify_sent()
     }
 
     /// The transport.
@@ -59,10 +77,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         self.conn.io
     }
 
-    /// Whether a transport EOF without close_notify reads as a clean end of stream (`Ok(0)`)
-    /// instead of an `UnexpectedEof` error; see the [crate docs](crate#unexpected-eof).
-    pub fn set_lenient_eof(&mut self, lenient: bool) {
-        self.conn.lenient_eof = lenient;
+    /// Sets what a read reports when the transport closes without close_notify; see the
+    /// [crate docs](crate#unexpected-eof).
+    pub fn set_eof_policy(&mut self, policy: EofPolicy) {
+        self.conn.eof_policy = policy;
     }
 
     /// Splits the stream into a read half and a write half that can be moved to two tasks and
@@ -156,7 +174,7 @@ impl<IO> fmt::Debug for WriteHalf<IO> {
     }
 }
 
-/// [`ReadHalf::reunite`] was given the write half of another stream; both halves come back.
+/// [`ReadHalf::unsplit`] was given the write half of another stream; both halves come back.
 pub struct ReuniteError<IO>(pub ReadHalf<IO>, pub WriteHalf<IO>);
 
 impl<IO> fmt::Debug for ReuniteError<IO> {
@@ -180,7 +198,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> ReadHalf<IO> {
     }
 
     /// Puts the halves back together.
-    pub fn reunite(self, write: WriteHalf<IO>) -> Result<TlsStream<IO>, ReuniteError<IO>> {
+    pub fn unsplit(self, write: WriteHalf<IO>) -> Result<TlsStream<IO>, ReuniteError<IO>> {
         if !Arc::ptr_eq(&self.shared, &write.shared) {
             return Err(ReuniteError(self, write));
         }

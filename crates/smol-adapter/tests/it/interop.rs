@@ -61,7 +61,7 @@ async fn our_client_talks_to_openssl_s_server<R: Runtime>() {
     pki().write_all(&dir);
     let server = OpensslServer::start(&dir.join("server.crt"), &dir.join("server.key"), &["-www"]);
     let mut tls = connector()
-        .with_lenient_eof(true)
+        .with_eof_policy(tlswire_smol::EofPolicy::Lenient)
         .connect("localhost", R::connect(server.addr).await)
         .await
         .unwrap();

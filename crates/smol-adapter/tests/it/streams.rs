@@ -149,7 +149,7 @@ async fn split_halves_from_two_tasks<R: Runtime>() {
     let writer = writing.await;
     let (reader, got) = reading.await;
     assert_eq!(&got, b"one  two  three");
-    let mut tls = reader.reunite(writer).unwrap();
+    let mut tls = reader.unsplit(writer).unwrap();
     tls.close().await.unwrap();
     server.await;
 }
@@ -187,9 +187,12 @@ async fn close_notify_and_abrupt_close_are_distinct<R: Runtime>() {
     let err = tls.read(&mut got).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
     assert!(err.to_string().contains("close_notify"), "{err}");
+    assert!(err
+        .get_ref()
+        .is_some_and(|e| e.is::<tlswire_smol::UnexpectedEofError>()));
 
     let mut tls = connector()
-        .with_lenient_eof(true)
+        .with_eof_policy(tlswire_smol::EofPolicy::Lenient)
         .connect("localhost", R::connect(addr).await)
         .await
         .unwrap();

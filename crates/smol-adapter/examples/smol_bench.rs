@@ -1,0 +1,493 @@
+//! tlswire-smol against futures-rustls on smol, side by side in one run, with the same rustls
+//! configurations: bulk throughput over one loopback connection, full and resumed handshakes
+//! per second, and memory per idle established connection (server RSS delta / N, clients in
+//! another process) next to plain TCP.
+//!
+//! ```text
+//! cargo run --release -p tlswire-smol --example smol_bench            # everything
+//! cargo run --release -p tlswire-smol --example smol_bench -- throughput|handshakes|idle
+//! ```
+//! Environment: `BENCH_BYTES` (default 1 GiB), `BENCH_HANDSHAKES` (2000), `BENCH_IDLE` (5000),
+//! `BENCH_RUNS` (3; the median is reported).
+
+use std::error::Error;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_io::{AsyncRead, AsyncWrite};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::{TcpListener, TcpStream};
+use tlswire_core::{
+    certified_key, certs_from_pem, private_key_from_pem, roots_from_pem, ClientOptions,
+    ReloadableIdentity, ServerTrust, Site, SiteOptions,
+};
+
+type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Impl {
+    Tlswire,
+    FuturesRustls,
+    PlainTcp,
+}
+
+impl Impl {
+    fn name(self) -> &'static str {
+        match self {
+            Impl::Tlswire => "tlswire-smol",
+            Impl::FuturesRustls => "futures-rustls",
+            Impl::PlainTcp => "plain-tcp",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        [Impl::Tlswire, Impl::FuturesRustls, Impl::PlainTcp]
+            .into_iter()
+            .find(|i| i.name() == s)
+            .ok_or_else(|| format!("unknown implementation {s:?}").into())
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Configurations both implementations share. Certificates are generated once per process;
+/// the child processes of the idle benchmark get them through files.
+struct Configs {
+    server: Arc<ServerConfig>,
+    client_full: Arc<ClientConfig>,
+    client_resuming: Arc<ClientConfig>,
+}
+
+fn configs(dir: &std::path::Path) -> Result<Configs> {
+    let (ca, cert, key) = (
+        dir.join("ca.crt"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    );
+    if !ca.exists() {
+        tlswire_devcerts::generate(&["localhost"], &[])?.write_to(dir)?;
+    }
+    let chain = certs_from_pem(&std::fs::read(&cert)?, &cert)?;
+    let private = private_key_from_pem(&std::fs::read(&key)?, &key)?;
+    let identity = ReloadableIdentity::new(certified_key(chain, private, &cert, &key)?);
+    let server = Site::new(identity, SiteOptions::default())?.server_config();
+    let roots = Arc::new(roots_from_pem(&std::fs::read(&ca)?, &ca)?);
+    let options = ClientOptions::new(ServerTrust::Roots(roots));
+    Ok(Configs {
+        server,
+        client_full: options.clone().with_resumption(false).build()?,
+        client_resuming: options.build()?,
+    })
+}
+
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
+async fn server_side(
+    which: Impl,
+    config: &Arc<ServerConfig>,
+    tcp: TcpStream,
+) -> Result<Box<dyn Duplex>> {
+    Ok(match which {
+        Impl::Tlswire => Box::new(
+            tlswire_smol::TlsAcceptor::new(config.clone())
+                .accept(tcp)
+                .await?,
+        ),
+        Impl::FuturesRustls => Box::new(
+            futures_rustls::TlsAcceptor::from(config.clone())
+                .accept(tcp)
+                .await?,
+        ),
+        Impl::PlainTcp => Box::new(tcp),
+    })
+}
+
+/// Connects; returns the stream and whether the handshake resumed a session.
+async fn client_side(
+    which: Impl,
+    config: &Arc<ClientConfig>,
+    addr: SocketAddr,
+) -> Result<(Box<dyn Duplex>, bool)> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    Ok(match which {
+        Impl::Tlswire => {
+            let tls = tlswire_smol::TlsConnector::new(config.clone())
+                .connect("localhost", tcp)
+                .await?;
+            let resumed = tls.peer().handshake_kind == Some(rustls::HandshakeKind::Resumed);
+            (Box::new(tls), resumed)
+        }
+        Impl::FuturesRustls => {
+            let name = ServerName::try_from("localhost")?;
+            let tls = futures_rustls::TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await?;
+            let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            (Box::new(tls), resumed)
+        }
+        Impl::PlainTcp => (Box::new(tcp), false),
+    })
+}
+
+/// Seconds to move `bytes` from client to server over one connection, measured at the server
+/// from the end of the handshake to the client's close.
+async fn throughput_once(which: Impl, configs: &Configs, bytes: usize) -> Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server_config = configs.server.clone();
+    let server = smol::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        let mut stream = server_side(which, &server_config, tcp).await?;
+        let started = Instant::now();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut received = 0;
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            received += n;
+        }
+        if received != bytes {
+            return Err(format!("received {received} of {bytes} bytes").into());
+        }
+        Ok::<f64, Box<dyn Error + Send + Sync>>(started.elapsed().as_secs_f64())
+    });
+    let (mut stream, _) = client_side(which, &configs.client_full, addr).await?;
+    let chunk = vec![0x5au8; 64 * 1024];
+    let mut sent = 0;
+    while sent < bytes {
+        let n = chunk.len().min(bytes - sent);
+        stream.write_all(&chunk[..n]).await?;
+        sent += n;
+    }
+    stream.close().await?;
+    server.await
+}
+
+/// Handshakes per second: each connects, exchanges one byte each way (which also delivers
+/// the session tickets), and closes.
+async fn handshakes_once(
+    which: Impl,
+    configs: &Configs,
+    count: usize,
+    resume: bool,
+) -> Result<(f64, usize)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server_config = configs.server.clone();
+    let server = smol::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                break;
+            };
+            let config = server_config.clone();
+            smol::spawn(async move {
+                let served = async {
+                    tcp.set_nodelay(true)?;
+                    let mut stream = server_side(which, &config, tcp).await?;
+                    let mut byte = [0u8; 1];
+                    stream.read_exact(&mut byte).await?;
+                    stream.write_all(&byte).await?;
+                    stream.close().await?;
+                    Ok::<(), Box<dyn Error + Send + Sync>>(())
+                };
+                let _ = served.await;
+            })
+            .detach();
+        }
+    });
+    let config = if resume {
+        &configs.client_resuming
+    } else {
+        &configs.client_full
+    };
+    if resume {
+        // Prime the client's ticket cache.
+        let (mut stream, _) = client_side(which, config, addr).await?;
+        stream.write_all(b"x").await?;
+        stream.flush().await?;
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await?;
+    }
+    let started = Instant::now();
+    let mut resumed = 0;
+    for _ in 0..count {
+        let (mut stream, was_resumed) = client_side(which, config, addr).await?;
+        resumed += usize::from(was_resumed);
+        stream.write_all(b"x").await?;
+        stream.flush().await?;
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await?;
+        stream.close().await?;
+    }
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    drop(server);
+    Ok((rate, resumed))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn bench_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("tlswire-smol-bench-{}", std::process::id()))
+}
+
+fn run_throughput(configs: &Configs) -> Result<()> {
+    let bytes = env_usize("BENCH_BYTES", 1 << 30);
+    let runs = env_usize("BENCH_RUNS", 3);
+    let mut results = Vec::new();
+    for which in [Impl::Tlswire, Impl::FuturesRustls] {
+        let mut rates = Vec::new();
+        for _ in 0..runs {
+            let secs = smol::block_on(throughput_once(which, configs, bytes))?;
+            rates.push(bytes as f64 / secs / 1e6);
+        }
+        eprintln!("throughput {}: {rates:.0?} MB/s", which.name());
+        results.push(median(rates));
+    }
+    println!(
+        "| bulk throughput, {} MiB, one connection | {:.0} MB/s | {:.0} MB/s | {:.2}x |",
+        bytes >> 20,
+        results[0],
+        results[1],
+        results[0] / results[1]
+    );
+    Ok(())
+}
+
+fn run_handshakes(configs: &Configs) -> Result<()> {
+    let count = env_usize("BENCH_HANDSHAKES", 2000);
+    let runs = env_usize("BENCH_RUNS", 3);
+    for resume in [false, true] {
+        let mut results = Vec::new();
+        for which in [Impl::Tlswire, Impl::FuturesRustls] {
+            let mut rates = Vec::new();
+            for _ in 0..runs {
+                let (rate, resumed) =
+                    smol::block_on(handshakes_once(which, configs, count, resume))?;
+                if resume && resumed != count {
+                    return Err(format!(
+                        "{}: only {resumed} of {count} handshakes resumed",
+                        which.name()
+                    )
+                    .into());
+                }
+                rates.push(rate);
+            }
+            eprintln!(
+                "handshakes (resume={resume}) {}: {rates:.0?}/s",
+                which.name()
+            );
+            results.push(median(rates));
+        }
+        println!(
+            "| {} handshakes/s (sequential, +1 byte each way) | {:.0} | {:.0} | {:.2}x |",
+            if resume { "resumed" } else { "full" },
+            results[0],
+            results[1],
+            results[0] / results[1]
+        );
+    }
+    Ok(())
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Child process: accepts `count` connections, holds each in a task waiting to read, prints
+/// the RSS growth per connection.
+fn idle_server(which: Impl, dir: &std::path::Path, count: usize) -> Result<()> {
+    let configs = configs(dir)?;
+    smol::block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let (done_tx, done_rx) = smol::channel::unbounded::<()>();
+        // Let the runtime and allocator settle before the baseline.
+        smol::Timer::after(Duration::from_millis(200)).await;
+        let baseline = rss_bytes();
+        println!("ready {}", listener.local_addr()?);
+        let mut held = 0;
+        while held < count {
+            let (tcp, _) = listener.accept().await?;
+            let config = configs.server.clone();
+            let done = done_tx.clone();
+            smol::spawn(async move {
+                if let Ok(mut stream) = server_side(which, &config, tcp).await {
+                    let _ = done.send(()).await;
+                    let mut byte = [0u8; 1];
+                    let _ = stream.read(&mut byte).await;
+                }
+            })
+            .detach();
+            held += 1;
+        }
+        for _ in 0..count {
+            done_rx.recv().await?;
+        }
+        smol::Timer::after(Duration::from_millis(500)).await;
+        let delta = rss_bytes().saturating_sub(baseline);
+        println!("per_connection {}", delta as f64 / count as f64);
+        // Hold until the parent kills us.
+        smol::Timer::after(Duration::from_secs(600)).await;
+        Ok(())
+    })
+}
+
+/// Child process: opens `count` connections and holds them.
+fn idle_clients(which: Impl, dir: &std::path::Path, addr: SocketAddr, count: usize) -> Result<()> {
+    let configs = configs(dir)?;
+    smol::block_on(async {
+        let mut held = Vec::with_capacity(count);
+        while held.len() < count {
+            let batch: Vec<_> = (0..(count - held.len()).min(100))
+                .map(|_| {
+                    let config = configs.client_full.clone();
+                    smol::spawn(async move { client_side(which, &config, addr).await })
+                })
+                .collect();
+            for task in batch {
+                held.push(task.await?.0);
+            }
+        }
+        println!("connected {}", held.len());
+        smol::Timer::after(Duration::from_secs(600)).await;
+        Ok(())
+    })
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn read_line_with(child: &mut Child, prefix: &str) -> Result<String> {
+    let stdout = child.stdout.as_mut().ok_or("child has no stdout")?;
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    for _ in 0..10 {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(format!("child exited before printing {prefix:?}").into());
+        }
+        if let Some(rest) = line.trim().strip_prefix(prefix) {
+            return Ok(rest.trim().to_owned());
+        }
+    }
+    Err(format!("child never printed {prefix:?}").into())
+}
+
+fn idle_per_connection(which: Impl, dir: &std::path::Path, count: usize) -> Result<f64> {
+    let exe = std::env::current_exe()?;
+    let mut server = Killed(
+        Command::new(&exe)
+            .args(["idle-server", which.name(), &count.to_string()])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .spawn()?,
+    );
+    let addr = read_line_with(&mut server.0, "ready")?;
+    let mut clients = Killed(
+        Command::new(&exe)
+            .args(["idle-clients", which.name(), &count.to_string()])
+            .arg(dir)
+            .arg(&addr)
+            .stdout(Stdio::piped())
+            .spawn()?,
+    );
+    let per_connection: f64 = read_line_with(&mut server.0, "per_connection")?.parse()?;
+    read_line_with(&mut clients.0, "connected")?;
+    Ok(per_connection)
+}
+
+fn run_idle(dir: &std::path::Path) -> Result<()> {
+    let count = env_usize("BENCH_IDLE", 5000);
+    let runs = env_usize("BENCH_RUNS", 3);
+    let mut results = Vec::new();
+    for which in [Impl::Tlswire, Impl::FuturesRustls, Impl::PlainTcp] {
+        let mut values = Vec::new();
+        for _ in 0..runs {
+            values.push(idle_per_connection(which, dir, count)?);
+        }
+        eprintln!("idle {}: {values:.0?} bytes/connection", which.name());
+        results.push(median(values));
+    }
+    let (ours, theirs, tcp) = (results[0], results[1], results[2]);
+    println!(
+        "| memory per idle connection ({count} held), all | {ours:.0} B | {theirs:.0} B | {:.2}x |",
+        ours / theirs
+    );
+    println!(
+        "| memory per idle connection, TLS share (minus plain TCP {tcp:.0} B) | {:.0} B | {:.0} B | {:.2}x |",
+        ours - tcp,
+        theirs - tcp,
+        (ours - tcp) / (theirs - tcp)
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["idle-server", which, count, dir] => {
+            return idle_server(Impl::parse(which)?, dir.as_ref(), count.parse()?)
+        }
+        ["idle-clients", which, count, dir, addr] => {
+            return idle_clients(
+                Impl::parse(which)?,
+                dir.as_ref(),
+                addr.parse()?,
+                count.parse()?,
+            )
+        }
+        _ => {}
+    }
+    let dir = bench_dir();
+    std::fs::create_dir_all(&dir)?;
+    let configs = configs(&dir)?;
+    eprintln!(
+        "size_of TlsStream<TcpStream>: tlswire-smol {} B, futures-rustls server {} B",
+        std::mem::size_of::<tlswire_smol::TlsStream<TcpStream>>(),
+        std::mem::size_of::<futures_rustls::server::TlsStream<TcpStream>>()
+    );
+    println!("| measure | tlswire-smol | futures-rustls | ratio |");
+    println!("|---|---|---|---|");
+    let what = args.first().copied().unwrap_or("all");
+    if matches!(what, "all" | "throughput") {
+        run_throughput(&configs)?;
+    }
+    if matches!(what, "all" | "handshakes") {
+        run_handshakes(&configs)?;
+    }
+    if matches!(what, "all" | "idle") {
+        run_idle(&dir)?;
+    }
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
