@@ -156,22 +156,6 @@ fn init_logging(log_file: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::error!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
-    }
-}
-
 pub(crate) fn run(args: IngestArgs) -> anyhow::Result<()> {
     if let Some(IngestAction::Dump { store }) = &args.action {
         for line in tlswire_ingest::dump(store)? {
@@ -218,7 +202,7 @@ pub(crate) fn run(args: IngestArgs) -> anyhow::Result<()> {
             }
             println!("stored data: cargo run --release -- ingest dump --store {DEV_DIR}/ingest.redb (after stopping the daemon)");
         }
-        daemon.run(shutdown_signal()).await?;
+        daemon.run(tlswire_ingest::shutdown_signal()).await?;
         Ok(())
     })
 }

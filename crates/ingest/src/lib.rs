@@ -52,7 +52,7 @@ pub use framer::{Frame, Framer};
 pub use mapping::{map_payload, Op, Rejected};
 pub use metrics::Metrics;
 pub use redis::RedisUrl;
-pub use server::Ingest;
+pub use server::{shutdown_signal, Ingest};
 pub use store::EmbeddedStore;
 pub use tls::{server_config, subject_of};
 
