@@ -8,7 +8,7 @@
 //! - one-way bulk throughput in MB/s with 16 KiB writes,
 //! - heap bytes per idle established server session (a counting global allocator).
 //!
-//! `BENCH_ROUNDS` overrides the number of rounds (default 7); `BENCH_ONLY` runs the workloads
+//! `BENCH_ROUNDS` overrides the number of rounds (default 11); `BENCH_ONLY` runs the workloads
 //! whose names contain it (`full`, `resumed`, `bulk`, `idle`), for profiling one at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -219,9 +219,15 @@ fn side_by_side(
     core();
     bare();
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        a.push(core());
-        b.push(bare());
+    for round in 0..rounds {
+        // Alternate which goes first, so neither always runs on a warmer (or busier) machine.
+        if round % 2 == 0 {
+            a.push(core());
+            b.push(bare());
+        } else {
+            b.push(bare());
+            a.push(core());
+        }
     }
     (median(a), median(b))
 }
@@ -244,7 +250,7 @@ fn main() {
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+        .unwrap_or(11);
     let pki = TestPki::new();
     let server_config = pki.server_config();
     let full_client = ClientOptions::new(ServerTrust::Roots(pki.roots()))
@@ -389,6 +395,12 @@ fn main() {
     }
 
     print_table(rounds, &rows);
+    println!(
+        "(inline sizes: tlswire_core::Session {} B, rustls::ServerConnection {} B; \
+         the idle figures include them)",
+        std::mem::size_of::<Session>(),
+        std::mem::size_of::<ServerConnection>()
+    );
 }
 
 fn idle_bytes(pki: &TestPki, client_config: &Arc<ClientConfig>, sessions: usize) -> (f64, f64) {

@@ -251,7 +251,12 @@ impl Session {
     /// The next event, if any. Drain it after every input.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() {
+            // Events are rare; an idle session should not keep their queue allocated.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Plaintext received from the peer, borrowed without a copy. Call [`consume`](Self::consume)
