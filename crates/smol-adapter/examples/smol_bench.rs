@@ -355,13 +355,14 @@ fn idle_server(which: Impl, dir: &std::path::Path, count: usize) -> Result<()> {
     })
 }
 
-/// Child process: opens `count` connections and holds them.
+/// Child process: opens `count` connections, ten at a time (so that the server's transient
+/// handshake memory stays small next to what it holds), and holds them.
 fn idle_clients(which: Impl, dir: &std::path::Path, addr: SocketAddr, count: usize) -> Result<()> {
     let configs = configs(dir)?;
     smol::block_on(async {
         let mut held = Vec::with_capacity(count);
         while held.len() < count {
-            let batch: Vec<_> = (0..(count - held.len()).min(100))
+            let batch: Vec<_> = (0..(count - held.len()).min(10))
                 .map(|_| {
                     let config = configs.client_full.clone();
                     smol::spawn(async move { client_side(which, &config, addr).await })

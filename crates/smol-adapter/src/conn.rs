@@ -90,8 +90,10 @@ impl<IO> Conn<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
-    pub(crate) fn new(io: IO, session: Session) -> Self {
-        Self {
+    /// Boxed: a stream (and every future holding one) stays pointer-sized, so a task that
+    /// ran a handshake does not keep room for a whole session in its idle state.
+    pub(crate) fn new(io: IO, session: Session) -> Box<Self> {
+        Box::new(Self {
             io,
             session,
             out: Vec::new(),
@@ -108,7 +110,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             split: false,
             writer_parked: false,
             reader_send_waker: None,
-        }
+        })
     }
 
     /// Moves everything the session has to send (buffered plaintext included) into `out`.

@@ -19,7 +19,7 @@ use crate::{EofPolicy, TlsStream};
 
 /// Drives `conn`'s handshake to completion or to the session's handshake deadline, which an
 /// `async_io::Timer` watches (the core keeps no clock of its own).
-pub(crate) async fn handshake<IO>(mut conn: Conn<IO>) -> io::Result<TlsStream<IO>>
+pub(crate) async fn handshake<IO>(mut conn: Box<Conn<IO>>) -> io::Result<TlsStream<IO>>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {

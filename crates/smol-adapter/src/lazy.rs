@@ -22,8 +22,6 @@ const SNIFF_CHUNK: usize = 4 * 1024;
 
 /// What [`LazyAcceptor::accept`] found on a connection.
 #[derive(Debug)]
-// Moved once per connection; boxing the TLS variant would add an allocation to each.
-#[allow(clippy::large_enum_variant)]
 pub enum Accepted<IO> {
     /// The client does not speak TLS and the policy allows plaintext. Reading starts with the
     /// bytes that were sniffed.

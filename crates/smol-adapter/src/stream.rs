@@ -21,7 +21,7 @@ use crate::EofPolicy;
 /// or close) to send a partial record. `close` sends close_notify, waits until it is on the
 /// transport, then closes the transport's write side. See the [crate docs](crate) for why.
 pub struct TlsStream<IO> {
-    conn: Conn<IO>,
+    conn: Box<Conn<IO>>,
 }
 
 impl<IO> fmt::Debug for TlsStream<IO> {
@@ -31,7 +31,7 @@ impl<IO> fmt::Debug for TlsStream<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
-    pub(crate) fn from_conn(conn: Conn<IO>) -> Self {
+    pub(crate) fn from_conn(conn: Box<Conn<IO>>) -> Self {
         Self { conn }
     }
 
@@ -86,7 +86,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     /// Splits the stream into a read half and a write half that can be moved to two tasks and
     /// progress independently: a reader never waits for a writer stuck on a full socket.
     pub fn into_split(self) -> (ReadHalf<IO>, WriteHalf<IO>) {
-        let mut conn = self.conn;
+        let mut conn = *self.conn;
         conn.split = true;
         let shared = Arc::new(Mutex::new(conn));
         (
@@ -207,7 +207,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> ReadHalf<IO> {
             Ok(mutex) => {
                 let mut conn = mutex.into_inner().unwrap_or_else(PoisonError::into_inner);
                 conn.split = false;
-                Ok(TlsStream { conn })
+                Ok(TlsStream {
+                    conn: Box::new(conn),
+                })
             }
             // Unreachable: the two halves held the only references.
             Err(shared) => Err(ReuniteError(
