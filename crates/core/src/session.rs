@@ -160,8 +160,10 @@ impl Session {
 
     /// Takes ciphertext that arrived from the network and returns how many bytes were consumed.
     ///
-    /// Fewer than `data.len()` bytes are consumed when the plaintext read buffer is full: read
-    /// with [`read_chunk`](Self::read_chunk) and offer the rest again. After every call, drain
+    /// Fewer than `data.len()` bytes are consumed when the plaintext read buffer is full and
+    /// [`Limits::max_record_backlog`] bytes of ciphertext wait behind it: read with
+    /// [`read_chunk`](Self::read_chunk) (which decrypts more as it empties) and offer the rest
+    /// again. After every call, drain
     /// [`poll_transmit`](Self::poll_transmit) (key updates and alerts are produced here),
     /// [`poll_event`](Self::poll_event) and [`read_chunk`](Self::read_chunk).
     ///

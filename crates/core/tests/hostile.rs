@@ -273,3 +273,30 @@ fn zero_rtt_data_reaches_the_server() {
         Some(rustls::HandshakeKind::Resumed)
     );
 }
+
+#[test]
+fn an_endless_partial_record_fills_the_backlog_and_fails() {
+    let pki = TestPki::new();
+    let mut limits = Limits::default();
+    limits.max_record_backlog = 4096;
+    let mut server = Session::server(pki.server_config())
+        .unwrap()
+        .with_limits(limits);
+    // A handshake record that announces 16,000 bytes and never completes.
+    let mut bytes = vec![0x16, 0x03, 0x01, 0x3e, 0x80];
+    bytes.resize(10_000, 0x01);
+    let now = Instant::now();
+    let mut fed = 0;
+    let error = loop {
+        match server.handle_input(&bytes[fed..], now) {
+            Ok(n) => {
+                assert!(n > 0, "no progress and no error");
+                fed += n;
+                assert!(fed < bytes.len(), "backlog limit ignored");
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(error, Error::RecordBacklogFull);
+    assert!(server.buffered_bytes() <= 2 * 4096);
+}
