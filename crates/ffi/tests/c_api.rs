@@ -11,6 +11,9 @@ use std::sync::OnceLock;
 
 use tlswire_testkit::{require_program, temp_dir, OpensslServer, TestPki};
 
+mod common;
+use common::lib_dir;
+
 /// Libraries a Rust staticlib needs from the system (`rustc --print native-static-libs`).
 const NATIVE_LIBS: &[&str] = &[
     "-lgcc_s",
@@ -35,19 +38,6 @@ struct Fixture {
 
 fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The library cargo built for this test run: target/<profile>/, next to deps/.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let candidates = [deps.parent().unwrap().to_path_buf(), deps.to_path_buf()];
-    candidates
-        .into_iter()
-        .find(|dir| {
-            dir.join("libtlswire_ffi.so").is_file() && dir.join("libtlswire_ffi.a").is_file()
-        })
-        .expect("cargo built libtlswire_ffi.so and libtlswire_ffi.a next to the test binary")
 }
 
 fn fixture() -> &'static Fixture {
