@@ -1,0 +1,135 @@
+//! Bulk throughput over one loopback connection, and handshakes per second.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::common::{accept, connect, Configs, Lib};
+
+/// Sends `total` bytes from a client to a server over one connection; returns bytes per second,
+/// timed from the first byte written to the last byte read.
+pub(crate) async fn bulk(lib: Lib, configs: &Configs, total: u64) -> f64 {
+    const CHUNK: usize = 256 * 1024;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server_config = configs.server.clone();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut stream = accept(lib, &server_config, tcp)
+            .await
+            .expect("server handshake");
+        let mut buf = vec![0u8; CHUNK];
+        let mut received = 0u64;
+        loop {
+            let n = stream.read(&mut buf).await.expect("server read");
+            if n == 0 {
+                break;
+            }
+            received += n as u64;
+        }
+        (received, Instant::now())
+    });
+    let (mut stream, _) = connect(lib, &configs.client_full, addr)
+        .await
+        .expect("client handshake");
+    let chunk = vec![0x5au8; CHUNK];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < total {
+        stream.write_all(&chunk).await.expect("client write");
+        sent += CHUNK as u64;
+    }
+    stream.shutdown().await.expect("client shutdown");
+    let (received, end) = server.await.expect("server task");
+    assert_eq!(received, sent, "{}: bytes lost", lib.name());
+    received as f64 / end.duration_since(start).as_secs_f64()
+}
+
+/// Runs `count` handshakes, `concurrency` at a time; each exchanges one byte each way (so the
+/// client has taken in the server's session tickets) and closes cleanly. Returns handshakes per
+/// second and how many resumed.
+pub(crate) async fn handshakes(
+    lib: Lib,
+    configs: &Configs,
+    resuming: bool,
+    count: usize,
+    concurrency: usize,
+) -> (f64, usize) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server_config = configs.server.clone();
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                break;
+            };
+            let server_config = server_config.clone();
+            tokio::spawn(async move {
+                let Ok(mut stream) = accept(lib, &server_config, tcp).await else {
+                    return;
+                };
+                let mut byte = [0u8; 1];
+                if stream.read_exact(&mut byte).await.is_err() {
+                    return;
+                }
+                let _ = stream.write_all(b"y").await;
+                let _ = stream.flush().await;
+                let _ = stream.read(&mut byte).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    let client = if resuming {
+        configs.client_resuming.clone()
+    } else {
+        configs.client_full.clone()
+    };
+    if resuming {
+        // One full handshake first, for the tickets.
+        one_exchange(lib, &client, addr).await;
+    }
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next) = (client.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut resumed = 0;
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                resumed += usize::from(one_exchange(lib, &client, addr).await);
+            }
+            resumed
+        }));
+    }
+    let mut resumed = 0;
+    for w in workers {
+        resumed += w.await.expect("worker");
+    }
+    let elapsed = start.elapsed();
+    server.abort();
+    (count as f64 / elapsed.as_secs_f64(), resumed)
+}
+
+/// One connection: handshake, one byte each way, clean close. Returns whether it resumed.
+async fn one_exchange(
+    lib: Lib,
+    client: &Arc<rustls::ClientConfig>,
+    addr: std::net::SocketAddr,
+) -> bool {
+    let step = Duration::from_secs(10);
+    let (mut stream, resumed) = tokio::time::timeout(step, connect(lib, client, addr))
+        .await
+        .expect("handshake timed out")
+        .expect("client handshake");
+    stream.write_all(b"x").await.expect("write");
+    stream.flush().await.expect("flush");
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(step, stream.read_exact(&mut byte))
+        .await
+        .expect("reply timed out")
+        .expect("read");
+    stream.shutdown().await.expect("shutdown");
+    resumed
+}
