@@ -115,37 +115,35 @@ fn run(options: &Options) {
         runtime.block_on(async {
             for &i in &order {
                 let lib = tls_libs[i];
-                bulk[i].push(load::bulk(lib, &configs, options.bulk_mib << 20).await);
-                let (rate, _) = load::handshakes(
-                    lib,
-                    &configs,
-                    false,
-                    options.handshakes,
-                    options.concurrency,
-                )
-                .await;
-                full[i].push(rate);
-                let (rate, resumed_count) =
-                    load::handshakes(lib, &configs, true, options.handshakes, options.concurrency)
-                        .await;
-                assert!(
-                    resumed_count * 10 >= options.handshakes * 9,
-                    "{}: only {resumed_count} of {} handshakes resumed",
-                    lib.name(),
-                    options.handshakes
-                );
-                resumed[i].push(rate);
+                if options.wants("bulk") {
+                    bulk[i].push(load::bulk(lib, &configs, options.bulk_mib << 20).await);
+                }
+                if options.wants("handshakes") {
+                    let n = options.handshakes;
+                    let c = options.concurrency;
+                    let (rate, _) = load::handshakes(lib, &configs, false, n, c).await;
+                    full[i].push(rate);
+                    let (rate, resumed_count) = load::handshakes(lib, &configs, true, n, c).await;
+                    assert!(
+                        resumed_count * 10 >= n * 9,
+                        "{}: only {resumed_count} of {n} handshakes resumed",
+                        lib.name(),
+                    );
+                    resumed[i].push(rate);
+                }
             }
-            bulk[2].push(load::bulk(Lib::PlainTcp, &configs, options.bulk_mib << 20).await);
+            if options.wants("bulk") {
+                let total = options.bulk_mib << 20;
+                bulk[2].push(load::bulk(Lib::PlainTcp, &configs, total).await);
+            }
         });
-        for &i in &order {
-            memory[i].push(memory::measure(tls_libs[i], &dir, options.idle_connections));
+        if options.wants("memory") {
+            let n = options.idle_connections;
+            for &i in &order {
+                memory[i].push(memory::measure(tls_libs[i], &dir, n));
+            }
+            memory[2].push(memory::measure(Lib::PlainTcp, &dir, n));
         }
-        memory[2].push(memory::measure(
-            Lib::PlainTcp,
-            &dir,
-            options.idle_connections,
-        ));
         eprintln!("round {} of {} done", round + 1, options.rounds);
     }
 
