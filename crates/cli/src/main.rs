@@ -6,6 +6,7 @@ mod bench;
 mod certs;
 mod client;
 mod ingest;
+mod proxy;
 mod send;
 
 /// TLS as a pure function of bytes: a TLS proxy, an mTLS ingest daemon, a TLS load generator.
@@ -30,6 +31,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Send JSON dicts to an ingest daemon over mutual TLS.
     Send(send::SendArgs),
+    /// The TLS-terminating TCP proxy: `tlswire proxy CONFIG.yml`.
+    Proxy(proxy::ProxyArgs),
     // Each product adds its subcommand here, with its arguments in its own module.
 }
 
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Client(args) => client::run(args),
         Command::Ingest(args) => ingest::run(args),
         Command::Send(args) => send::run(args),
+        Command::Proxy(args) => proxy::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
