@@ -4,8 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tlswire_core::rustls::ClientConfig;
-use tlswire_core::{ClientOptions, ServerTrust};
+use tlswire_core::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tlswire_core::rustls::client::WebPkiServerVerifier;
+use tlswire_core::rustls::crypto::{
+    verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms,
+};
+use tlswire_core::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tlswire_core::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tlswire_tokio::{EofPolicy, TlsConnector};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -14,9 +21,99 @@ use crate::config::RedisTls;
 use crate::framer::{Frame, Framer};
 use crate::IngestError;
 
+/// Trusts a server whose certificate is one of the file's certificates exactly (the old
+/// setup's self-signed `server.crt`, which webpki refuses as `CaUsedAsEndEntity`), or chains
+/// to one of them as a CA.
+#[derive(Debug)]
+struct PinnedOrRoots {
+    pins: tlswire_core::PinnedCerts,
+    roots: Arc<dyn ServerCertVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedOrRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.pins.contains(end_entity) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        self.roots
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A client configuration trusting the certificates in `trust_file` (pinned, or as CAs) and
+/// presenting `identity` when asked.
+pub(crate) fn client_config(
+    trust_file: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<ClientConfig>, IngestError> {
+    let provider = Arc::new(tlswire_core::provider());
+    let certs = tlswire_core::load_certs(trust_file)?;
+    let roots = Arc::new(tlswire_core::load_roots(trust_file)?);
+    let roots = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(|e| IngestError::InvalidSetting {
+            key: "ca",
+            value: trust_file.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    let verifier = PinnedOrRoots {
+        pins: tlswire_core::PinnedCerts::new(certs),
+        roots,
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tlswire_core::ConfigError::from)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let config = match identity {
+        Some((cert, key)) => {
+            let chain = tlswire_core::load_certs(cert)?;
+            let key_der = tlswire_core::load_private_key(key)?;
+            // Checks that the key matches, with an error naming both files.
+            tlswire_core::certified_key(chain.clone(), key_der.clone_key(), cert, key)?;
+            builder
+                .with_client_auth_cert(chain, key_der)
+                .map_err(tlswire_core::ConfigError::from)?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
 /// The TLS configuration for `rediss://`: the server verified against `redis_tls_ca` (CA
-/// certificates, or the server's own self-signed certificate, which is then pinned), and a
-/// client certificate when the server asks for one.
+/// certificates, or the server's own certificate, pinned), and a client certificate when the
+/// server asks for one.
 pub(crate) fn redis_tls_config(files: &RedisTls) -> Result<Arc<ClientConfig>, IngestError> {
     let Some(ca) = &files.ca else {
         return Err(IngestError::InvalidSetting {
@@ -25,13 +122,9 @@ pub(crate) fn redis_tls_config(files: &RedisTls) -> Result<Arc<ClientConfig>, In
             reason: "rediss:// needs the CA (or pinned server certificate) to trust".into(),
         });
     };
-    let trust = trust_from_file(ca)?;
-    let mut options = ClientOptions::new(trust);
-    match (&files.cert, &files.key) {
-        (Some(cert), Some(key)) => {
-            options = options.with_identity(tlswire_core::load_identity(cert, key)?);
-        }
-        (None, None) => {}
+    let identity = match (&files.cert, &files.key) {
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        (None, None) => None,
         (cert, _) => {
             return Err(IngestError::InvalidSetting {
                 key: if cert.is_some() {
@@ -43,25 +136,8 @@ pub(crate) fn redis_tls_config(files: &RedisTls) -> Result<Arc<ClientConfig>, In
                 reason: "redis_tls_cert and redis_tls_key go together".into(),
             })
         }
-    }
-    Ok(options.build()?)
-}
-
-/// A self-signed certificate (`openssl req -x509`, CA:TRUE and its own issuer) is pinned;
-/// anything else is a CA bundle.
-fn trust_from_file(path: &Path) -> Result<ServerTrust, IngestError> {
-    let certs = tlswire_core::load_certs(path)?;
-    let self_signed = certs.len() == 1
-        && x509_parser::parse_x509_certificate(certs[0].as_ref())
-            .map(|(_, c)| c.subject() == c.issuer())
-            .unwrap_or(false);
-    if self_signed {
-        Ok(ServerTrust::Pinned(tlswire_core::PinnedCerts::new(certs)))
-    } else {
-        Ok(ServerTrust::Roots(Arc::new(tlswire_core::load_roots(
-            path,
-        )?)))
-    }
+    };
+    client_config(ca, identity)
 }
 
 /// What `tlswire send` does.
@@ -75,7 +151,8 @@ pub struct SendOptions {
     pub cert: PathBuf,
     /// Client key.
     pub key: PathBuf,
-    /// The server's certificate, pinned (the old setup's self-signed `server.crt`).
+    /// The server's certificate, pinned (the old setup's self-signed `server.crt`), or the CA
+    /// that signed it.
     pub server_cert: PathBuf,
     /// Wait for one ack line per payload (the daemon must run with `ack = true`).
     pub wait_for_acks: bool,
@@ -94,11 +171,7 @@ pub struct SendReport {
 
 /// Sends every JSON object in `input` (back to back or one per line) to the daemon.
 pub async fn send(options: &SendOptions, input: &[u8]) -> Result<SendReport, IngestError> {
-    let identity = tlswire_core::load_identity(&options.cert, &options.key)?;
-    let pins = tlswire_core::load_pinned(&options.server_cert)?;
-    let config = ClientOptions::new(ServerTrust::Pinned(pins))
-        .with_identity(identity)
-        .build()?;
+    let config = client_config(&options.server_cert, Some((&options.cert, &options.key)))?;
     let mut report = SendReport::default();
     let mut out = Vec::new();
     let mut framer = Framer::new(usize::MAX / 2);

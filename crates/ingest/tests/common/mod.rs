@@ -42,7 +42,9 @@ impl Redis {
         std::fs::create_dir_all(&self.dir).unwrap();
         let tls = self.extra.iter().any(|a| a == "--tls-port");
         let mut cmd = Command::new(program);
-        if !tls {
+        if tls {
+            cmd.args(["--port", "0"]);
+        } else {
             cmd.args(["--port", &self.port.to_string()]);
         }
         cmd.args(["--bind", "127.0.0.1", "--save", "", "--loglevel", "warning"])
@@ -254,6 +256,13 @@ pub struct Daemon {
 }
 
 pub async fn start_daemon(config: ConfigFile) -> Daemon {
+    // The daemon's logs, shown by the test harness when a test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let settings = Settings::resolve(config).unwrap();
     let daemon = Ingest::bind(settings).await.unwrap();
     let addr = daemon.local_addr().unwrap();
