@@ -1,15 +1,16 @@
 //! tlswire-core against bare rustls, side by side in one run, all in memory.
 //!
-//! `cargo bench -p tlswire-core` prints, for each workload, the median over several rounds of
-//! the core and of rustls's own `ClientConnection`/`ServerConnection` driven by hand, and the
-//! ratio core/rustls:
+//! `cargo bench -p tlswire-core` prints, for each workload, the core and rustls's own
+//! `ClientConnection`/`ServerConnection` driven by hand, and the ratio core/rustls. Handshake
+//! rates are 1 / the median time of one handshake, core and rustls alternating one handshake at
+//! a time; throughput is the median of rounds, also alternating:
 //! - full handshakes per second (TLS 1.3, resumption off),
 //! - resumed handshakes per second (TLS 1.3 tickets),
 //! - one-way bulk throughput in MB/s with 16 KiB writes,
 //! - heap bytes per idle established server session (a counting global allocator).
 //!
 //! `BENCH_ROUNDS` overrides the number of rounds (default 11); `BENCH_ONLY` runs the workloads
-//! whose names contain it (`full`, `resumed`, `bulk`, `idle`), for profiling one at a time.
+//! whose names contain it (`full-handshake`, `resumed-handshake`, `bulk`, `idle`), for profiling one at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -232,10 +233,29 @@ fn side_by_side(
     (median(a), median(b))
 }
 
-fn per_second(count: usize, f: impl FnOnce()) -> f64 {
-    let start = Instant::now();
-    f();
-    count as f64 / start.elapsed().as_secs_f64()
+/// Times `core` and `bare` one operation at a time, alternating (and alternating which goes
+/// first), and returns each one's rate: 1 / the median duration of one operation. Single
+/// alternating operations put both under the same load on a shared machine, and the median
+/// ignores the operations that another process preempted.
+fn alternating(samples: usize, mut core: impl FnMut(), mut bare: impl FnMut()) -> (f64, f64) {
+    core();
+    bare();
+    let (mut a, mut b) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        start.elapsed().as_secs_f64()
+    };
+    for i in 0..samples {
+        if i % 2 == 0 {
+            a.push(time(&mut core));
+            b.push(time(&mut bare));
+        } else {
+            b.push(time(&mut bare));
+            a.push(time(&mut core));
+        }
+    }
+    (1.0 / median(a), 1.0 / median(b))
 }
 
 struct Row {
@@ -266,27 +286,21 @@ fn main() {
     let wanted = |name: &str| name.contains(only.as_str());
     let mut wire = Vec::with_capacity(64 * 1024);
     let mut rows = Vec::new();
+    // Handshakes timed per kind and side: rounds x this many.
     let handshakes = 200;
 
-    if wanted("full") {
+    if wanted("full-handshake") {
         // Full handshakes.
-        let handshakes = 200;
-        let (core, bare) = side_by_side(
-            rounds,
+        let mut bare_wire = Vec::new();
+        let (core, bare) = alternating(
+            rounds * handshakes,
+            || drop(core_handshake(&full_client, &server_config, &mut wire)),
             || {
-                per_second(handshakes, || {
-                    for _ in 0..handshakes {
-                        core_handshake(&full_client, &server_config, &mut wire);
-                    }
-                })
-            },
-            || {
-                let mut wire = Vec::new();
-                per_second(handshakes, || {
-                    for _ in 0..handshakes {
-                        rustls_handshake(&full_client, &server_config, &mut wire);
-                    }
-                })
+                drop(rustls_handshake(
+                    &full_client,
+                    &server_config,
+                    &mut bare_wire,
+                ))
             },
         );
         rows.push(Row {
@@ -298,7 +312,7 @@ fn main() {
         });
     }
 
-    if wanted("resumed") {
+    if wanted("resumed-handshake") {
         // Resumed handshakes: prime the client's ticket cache once, then check that resumption
         // happens on both paths before timing it.
         core_handshake(&resuming_client, &server_config, &mut wire);
@@ -306,22 +320,16 @@ fn main() {
         assert_eq!(client.peer().handshake_kind, Some(HandshakeKind::Resumed));
         let (client, _) = rustls_handshake(&resuming_client, &server_config, &mut wire);
         assert_eq!(client.handshake_kind(), Some(HandshakeKind::Resumed));
-        let (core, bare) = side_by_side(
-            rounds,
+        let mut bare_wire = Vec::new();
+        let (core, bare) = alternating(
+            rounds * handshakes,
+            || drop(core_handshake(&resuming_client, &server_config, &mut wire)),
             || {
-                per_second(handshakes, || {
-                    for _ in 0..handshakes {
-                        core_handshake(&resuming_client, &server_config, &mut wire);
-                    }
-                })
-            },
-            || {
-                let mut wire = Vec::new();
-                per_second(handshakes, || {
-                    for _ in 0..handshakes {
-                        rustls_handshake(&resuming_client, &server_config, &mut wire);
-                    }
-                })
+                drop(rustls_handshake(
+                    &resuming_client,
+                    &server_config,
+                    &mut bare_wire,
+                ))
             },
         );
         rows.push(Row {
@@ -450,7 +458,10 @@ fn idle_bytes(pki: &TestPki, client_config: &Arc<ClientConfig>, sessions: usize)
 
 fn print_table(rounds: usize, rows: &[Row]) {
     println!();
-    println!("tlswire-core vs bare rustls (in memory, medians of {rounds} rounds)");
+    println!(
+        "tlswire-core vs bare rustls (in memory; {rounds} rounds; handshakes: {rounds} x 200 \
+         alternating, rate = 1 / median)"
+    );
     println!(
         "| {:<36} | {:>14} | {:>14} | {:>11} | {:>7} |",
         "workload", "tlswire-core", "bare rustls", "core/rustls", "target"
