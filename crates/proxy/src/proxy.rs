@@ -353,7 +353,9 @@ pub fn run(path: &Path) -> Result<(), StartError> {
         .build()
         .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
-        let proxy = Proxy::start(config).await?;
+        let proxy = Proxy::start(config)
+            .await
+            .map_err(|e| StartError(format!("{}: {e}", path.display())))?;
         let shutdown = proxy.shutdown.clone();
         let reloader = proxy.reloader.clone();
         use tokio::signal::unix::{signal, SignalKind};
