@@ -80,8 +80,10 @@
 //! # Panics, errors and unwraps
 //!
 //! No input — bytes, timing or call order — makes this crate panic. Malformed or hostile
-//! input fails the session with an [`Error`] that names the cause (and queues the alert for the
-//! peer); a failed session returns the same error from every later call. Loading
+//! input fails the session with an [`Error`] that names the cause (and, when rustls detects
+//! it, queues rustls's alert for the peer); a failed session returns the same error from every
+//! later call. Every buffer is bounded by [`Limits`], and rustls caps what a peer may repeat
+//! without progress (key updates, empty records, warning alerts). Loading
 //! configuration fails with a [`ConfigError`] naming the file and the fault.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -2,7 +2,7 @@
 //! records, idle timeout, key-update misuse and 0-RTT on the server side.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -152,7 +152,7 @@ fn floods_of_empty_or_stray_records_fail_fast() {
         ),
         (
             "warning alert",
-            &[0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x00][..],
+            &[0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 90][..],
         ),
     ] {
         let mut server = Session::server(pki.server_config()).unwrap();
@@ -299,4 +299,27 @@ fn an_endless_partial_record_fills_the_backlog_and_fails() {
     };
     assert_eq!(error, Error::RecordBacklogFull);
     assert!(server.buffered_bytes() <= 2 * 4096);
+}
+
+#[test]
+fn small_writes_share_records_and_large_ones_fill_them() {
+    let pki = TestPki::new();
+    let mut pair = pair(&pki);
+    pair.handshake().unwrap();
+    let client = &mut pair.client.session;
+    for _ in 0..100 {
+        assert_eq!(client.write(&[b'x'; 10]).unwrap(), 10);
+    }
+    let mut wire = Vec::new();
+    let _ = client.poll_transmit(&mut wire);
+    // TLS 1.3: one record of 5 header bytes, 1,000 bytes, 1 content type and a 16-byte tag.
+    assert_eq!(wire.len(), 5 + 1000 + 1 + 16);
+
+    let parts = [IoSlice::new(&[1; 10_000]), IoSlice::new(&[2; 10_000])];
+    assert_eq!(client.write_vectored(&parts).unwrap(), 20_000);
+    wire.clear();
+    let _ = client.poll_transmit(&mut wire);
+    // One full 16 KiB record spanning both slices, and one for the remaining 3,616 bytes.
+    assert_eq!(wire.len(), 2 * (5 + 1 + 16) + 20_000);
+    assert_eq!(&wire[3..5], &((16_384 + 17) as u16).to_be_bytes());
 }
