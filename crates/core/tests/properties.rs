@@ -299,7 +299,11 @@ fn client_hello(server_name: &str, tls12: bool) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // 64 cases keep the suite at a few seconds in debug; PROPTEST_CASES=5000 digs deeper.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn any_chunking_and_interleaving_delivers_exact_bytes(
@@ -409,6 +413,44 @@ proptest! {
             prop_assert_eq!(events, vec![Event::UnexpectedEof]);
             prop_assert!(message.starts_with(&received));
         }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_never_become_plaintext(
+        established_first in any::<bool>(),
+        to_client in any::<bool>(),
+        tls12 in any::<bool>(),
+        prefix_tls in any::<bool>(),
+        noise in prop::collection::vec(any::<u8>(), 0..3000),
+        cuts in prop::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let (mut client, mut server, now) = if established_first {
+            established(tls12)
+        } else {
+            let (client, server) = sessions(tls12);
+            (client, server, Instant::now())
+        };
+        let target = if to_client { &mut client } else { &mut server };
+        // Half the inputs start like a TLS record, to get past the first checks.
+        let bytes = if prefix_tls {
+            [&[0x17, 0x03, 0x03][..], &noise].concat()
+        } else {
+            noise
+        };
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        points.extend([0, bytes.len()]);
+        points.sort_unstable();
+        let mut received = Vec::new();
+        for window in points.windows(2) {
+            if feed_all(target, &bytes[window[0]..window[1]], now, &mut received).is_err() {
+                break;
+            }
+        }
+        target.handle_eof(now);
+        let _ = drain(target, &mut received);
+        let mut out = Vec::new();
+        let _ = target.poll_transmit(&mut out);
+        prop_assert!(received.is_empty(), "noise decrypted to {} bytes", received.len());
     }
 
     #[test]
