@@ -323,3 +323,58 @@ fn small_writes_share_records_and_large_ones_fill_them() {
     assert_eq!(wire.len(), 2 * (5 + 1 + 16) + 20_000);
     assert_eq!(&wire[3..5], &((16_384 + 17) as u16).to_be_bytes());
 }
+
+#[test]
+fn zero_rtt_data_arriving_with_the_hello_passes_through_accept() {
+    let pki = TestPki::new();
+    let mut options = SiteOptions::default();
+    options.max_early_data_size = 16 * 1024;
+    let site = tlswire_core::Site::new(
+        tlswire_core::ReloadableIdentity::new(pki.server.certified_key()),
+        options,
+    )
+    .unwrap();
+    let policy = Arc::new(tlswire_core::AcceptPolicy::new(
+        tlswire_core::SniPolicy::single(site),
+    ));
+    let mut client_config = (*pki.client_config()).clone();
+    client_config.enable_early_data = true;
+    let client_config = Arc::new(client_config);
+    let accept_all = |bytes: &[u8]| match tlswire_core::Accept::new(policy.clone())
+        .handle_input(bytes, Instant::now())
+    {
+        Ok(Some(tlswire_core::Decision::Tls(session))) => *session,
+        other => panic!("expected TLS, got {other:?}"),
+    };
+
+    let mut first =
+        ClientConnection::new(client_config.clone(), "localhost".try_into().unwrap()).unwrap();
+    let mut hello = Vec::new();
+    first.write_tls(&mut hello).unwrap();
+    let mut server = accept_all(&hello);
+    pump(&mut first, &mut server, &mut Vec::new());
+    assert!(!first.is_handshaking());
+
+    // The second client's first flight: ClientHello and an early-data record, read together.
+    let mut second = ClientConnection::new(client_config, "localhost".try_into().unwrap()).unwrap();
+    second
+        .early_data()
+        .expect("the ticket allows early data")
+        .write_all(b"GET /early")
+        .unwrap();
+    let mut flight = Vec::new();
+    while second.wants_write() {
+        second.write_tls(&mut flight).unwrap();
+    }
+    let mut server = accept_all(&flight);
+    let mut received = Vec::new();
+    while let Some(chunk) = server.read_chunk() {
+        received.extend_from_slice(chunk);
+        let n = chunk.len();
+        server.consume(n);
+    }
+    pump(&mut second, &mut server, &mut received);
+    assert!(second.is_early_data_accepted());
+    assert!(server.received_early_data());
+    assert_eq!(received, b"GET /early");
+}
