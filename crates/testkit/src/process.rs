@@ -62,15 +62,18 @@ impl Drop for ChildGuard {
     }
 }
 
-/// `openssl s_server` on a free loopback port, echoing (`-rev` off; `-naccept`-free).
+/// `openssl s_server` on a free loopback port.
 pub struct OpensslServer {
     pub addr: SocketAddr,
     pub child: ChildGuard,
 }
 
 impl OpensslServer {
-    /// Starts `openssl s_server -cert CERT -key KEY <extra>` on a free port, in `-rev` mode
-    /// unless `extra` says otherwise.
+    /// Starts `openssl s_server -cert CERT -key KEY <extra>` on a free port.
+    ///
+    /// Put `-rev` (answers each line reversed) or `-www` (answers `GET /` with a status page)
+    /// in `extra` for the server to answer at all: without them s_server only relays its
+    /// stdin, which is null here.
     pub fn start(cert: &Path, key: &Path, extra: &[&str]) -> Self {
         let openssl = require_program("openssl");
         let port = free_port();
