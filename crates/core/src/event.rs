@@ -52,7 +52,8 @@ pub struct PeerInfo {
 /// Bounds on a session's buffers and on how long it waits.
 ///
 /// The defaults suit a server facing the open internet: 64 KiB of plaintext buffered each way,
-/// a 10 second handshake, a 5 second close linger and no idle timeout.
+/// a 10 second handshake, a 5 second close linger and no idle timeout. A duration too large to
+/// add to an [`Instant`](std::time::Instant) (such as [`Duration::MAX`]) means no deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {

@@ -180,7 +180,7 @@ impl Session {
         }
         if let Some(limit) = self.limits.idle_timeout {
             if self.handshake_complete && !data.is_empty() {
-                self.idle_deadline = Some(now + limit);
+                self.idle_deadline = now.checked_add(limit);
             }
         }
         let room = self
@@ -364,7 +364,7 @@ impl Session {
             return;
         }
         self.buf.close_requested = true;
-        self.linger_deadline = Some(now + self.limits.close_linger);
+        self.linger_deadline = now.checked_add(self.limits.close_linger);
         self.drive(Flush::All);
     }
 
@@ -498,7 +498,7 @@ impl Session {
     fn tick(&mut self, now: Instant) {
         self.last_now = Some(now);
         if self.handshake_deadline.is_none() {
-            self.handshake_deadline = Some(now + self.limits.handshake_timeout);
+            self.handshake_deadline = now.checked_add(self.limits.handshake_timeout);
         }
     }
 
@@ -522,7 +522,7 @@ impl Session {
             self.hello_bytes = None;
             self.hello_reader = HelloReader::default();
             if let (Some(limit), Some(now)) = (self.limits.idle_timeout, self.last_now) {
-                self.idle_deadline = Some(now + limit);
+                self.idle_deadline = now.checked_add(limit);
             }
             self.events.push_back(Event::HandshakeComplete(self.peer()));
         }

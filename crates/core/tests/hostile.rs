@@ -378,3 +378,27 @@ fn zero_rtt_data_arriving_with_the_hello_passes_through_accept() {
     assert!(server.received_early_data());
     assert_eq!(received, b"GET /early");
 }
+
+#[test]
+fn endless_durations_mean_no_deadline_not_a_panic() {
+    let pki = TestPki::new();
+    let limits = Limits::default()
+        .with_handshake_timeout(Duration::MAX)
+        .with_idle_timeout(Some(Duration::MAX))
+        .with_close_linger(Duration::MAX);
+    let client = Session::client(pki.client_config(), "localhost")
+        .unwrap()
+        .with_limits(limits);
+    let server = Session::server(pki.server_config())
+        .unwrap()
+        .with_limits(limits);
+    let mut pair = Pair::new(client, server);
+    assert_eq!(pair.client.session.poll_timeout(), None);
+    pair.handshake().unwrap();
+    pair.send(Side::Client, b"data");
+    let now = pair.now;
+    pair.client.session.close(now);
+    pair.advance(Duration::from_secs(3600 * 24 * 365));
+    assert_eq!(pair.client.session.poll_timeout(), None);
+    assert!(pair.client.error.is_none() && pair.server.error.is_none());
+}
