@@ -2,3 +2,4 @@
 //! tests in the workspace (which include the same files with `#[path]`).
 
 pub mod core_entry;
+pub mod proxy_entry;
