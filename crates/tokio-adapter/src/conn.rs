@@ -88,11 +88,11 @@ pub(crate) struct Conn<IO> {
     leftover: Vec<u8>,
     transport_eof: TransportEof,
     /// An earlier transport write failed; later writes report it.
-    write_error: Option<(io::ErrorKind, String)>,
+    write_error: Option<io::ErrorKind>,
     close_started: bool,
     pub(crate) eof_policy: EofPolicy,
-    wakers: Arc<WriteWakers>,
-    fanout: Waker,
+    /// Made the first time a write has to wait, so connections that never wait do not pay.
+    wakers: Option<Arc<WriteWakers>>,
     /// Armed only while the session has a timer running (idle timeout, close linger).
     timer: Option<Pin<Box<Sleep>>>,
 }
@@ -115,8 +115,6 @@ pub(crate) fn now() -> std::time::Instant {
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     pub(crate) fn new(io: IO, session: Session, eof_policy: EofPolicy) -> Self {
-        let wakers = Arc::new(WriteWakers::default());
-        let fanout = Waker::from(wakers.clone());
         Self {
             io,
             session,
@@ -127,8 +125,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             write_error: None,
             close_started: false,
             eof_policy,
-            wakers,
-            fanout,
+            wakers: None,
             timer: None,
         }
     }
@@ -144,14 +141,18 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
 
     /// Writes `out` to the transport until it is empty or the transport would block.
     fn poll_drain(&mut self, cx: &mut Context<'_>, role: Role) -> Poll<io::Result<()>> {
-        if let Some((kind, msg)) = &self.write_error {
-            return Poll::Ready(Err(io::Error::new(*kind, msg.clone())));
+        if let Some(kind) = self.write_error {
+            return Poll::Ready(Err(io::Error::new(
+                kind,
+                "an earlier write of TLS output to the transport failed",
+            )));
         }
-        if self.out_pos < self.out.len() {
-            self.wakers.register(role, cx.waker());
+        if self.out_pos == self.out.len() {
+            return Poll::Ready(Ok(()));
         }
+        let fanout = self.fanout_waker(role, cx);
+        let mut fanout_cx = Context::from_waker(&fanout);
         while self.out_pos < self.out.len() {
-            let mut fanout_cx = Context::from_waker(&self.fanout);
             let result =
                 Pin::new(&mut self.io).poll_write(&mut fanout_cx, &self.out[self.out_pos..]);
             match result {
@@ -172,11 +173,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         Poll::Ready(Ok(()))
     }
 
+    /// Registers `cx`'s waker for `role`; returns the waker that wakes both roles, to give the
+    /// transport in its place.
+    fn fanout_waker(&mut self, role: Role, cx: &Context<'_>) -> Waker {
+        let wakers = self.wakers.get_or_insert_with(Arc::default);
+        wakers.register(role, cx.waker());
+        Waker::from(wakers.clone())
+    }
+
     fn fail_writes(&mut self, e: io::Error) -> io::Error {
-        self.write_error = Some((
-            e.kind(),
-            format!("an earlier write to the transport failed: {e}"),
-        ));
+        self.write_error = Some(e.kind());
         self.out = Vec::new();
         self.out_pos = 0;
         e
@@ -188,8 +194,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         self.take_transmit();
         if self.out_pos < self.out.len() {
             if let Poll::Ready(Ok(())) = self.poll_drain(cx, Role::Reader) {
-                let mut fanout_cx = Context::from_waker(&self.fanout);
-                let _ = Pin::new(&mut self.io).poll_flush(&mut fanout_cx);
+                let fanout = self.fanout_waker(Role::Reader, cx);
+                let _ = Pin::new(&mut self.io).poll_flush(&mut Context::from_waker(&fanout));
             }
         }
     }
@@ -264,17 +270,21 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         Poll::Ready(())
     }
 
-    /// Drives the handshake to completion and sends its last flight.
+    /// Drives the handshake to completion and sends its last flight. The session's handshake
+    /// deadline runs on the connection's timer; when it passes, the session fails with
+    /// `HandshakeTimeout`.
     pub(crate) fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         for _ in 0..MAX_ROUNDS {
             self.take_transmit();
             let drained = self.poll_drain(cx, Role::Writer)?;
             if let Some(e) = self.session.error() {
                 let e = to_io(e.clone());
+                self.timer = None;
                 // The alert explaining the failure goes out first, if the transport takes it.
                 return drained.map(|()| Err(e));
             }
             if !self.session.is_handshaking() {
+                self.timer = None;
                 std::task::ready!(drained);
                 return Pin::new(&mut self.io).poll_flush(cx);
             }
@@ -287,6 +297,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                     io::ErrorKind::UnexpectedEof,
                     tlswire_core::Error::EofDuringHandshake,
                 )));
+            }
+            if self.poll_timer(cx).is_ready() {
+                continue;
             }
             std::task::ready!(self.poll_fill(cx))?;
         }

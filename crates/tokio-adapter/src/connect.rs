@@ -1,7 +1,10 @@
 //! [`TlsConnector`] and [`TlsAcceptor`]: run a handshake over a transport, within a deadline.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use tlswire_core::rustls::{ClientConfig, ServerConfig};
 use tlswire_core::{Limits, Session};
@@ -68,14 +71,14 @@ impl TlsConnector {
     /// Fails with `TimedOut` past the handshake timeout, `InvalidData` when the server is not
     /// trusted or speaks bad TLS (the core error is inside), `UnexpectedEof` when the server
     /// hangs up, `InvalidInput` for a server name that is neither a DNS name nor an IP.
-    pub async fn connect<IO>(&self, server_name: &str, io: IO) -> io::Result<TlsStream<IO>>
+    pub fn connect<IO>(&self, server_name: &str, io: IO) -> Handshake<IO>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let session = Session::client(self.config.clone(), server_name)
-            .map_err(to_io)?
-            .with_limits(self.limits);
-        handshake(session, io, self.eof_policy).await
+        match Session::client(self.config.clone(), server_name) {
+            Ok(session) => Handshake::new(session.with_limits(self.limits), io, self.eof_policy),
+            Err(e) => Handshake::failed(to_io(e)),
+        }
     }
 }
 
@@ -140,37 +143,66 @@ impl TlsAcceptor {
     ///
     /// 0-RTT data (when the configuration's `max_early_data_size` allows it) is readable from
     /// the returned stream first; [`TlsStream::received_early_data`] says whether any came.
-    pub async fn accept<IO>(&self, io: IO) -> io::Result<TlsStream<IO>>
+    pub fn accept<IO>(&self, io: IO) -> Handshake<IO>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let session = Session::server(self.config.clone())
-            .map_err(to_io)?
-            .with_limits(self.limits);
-        handshake(session, io, self.eof_policy).await
+        match Session::server(self.config.clone()) {
+            Ok(session) => Handshake::new(session.with_limits(self.limits), io, self.eof_policy),
+            Err(e) => Handshake::failed(to_io(e)),
+        }
     }
 }
 
-/// Drives `session`'s handshake over `io` within the session's handshake timeout.
-pub(crate) async fn handshake<IO>(
-    mut session: Session,
-    io: IO,
-    eof_policy: EofPolicy,
-) -> io::Result<TlsStream<IO>>
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
-    session.handle_timeout(now());
-    let deadline = session.poll_timeout();
-    let mut conn = Conn::new(io, session, eof_policy);
-    let run = std::future::poll_fn(|cx| conn.poll_handshake(cx));
-    match deadline {
-        Some(deadline) => {
-            tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), run)
-                .await
-                .map_err(|_| to_io(tlswire_core::Error::HandshakeTimeout))??;
+/// A TLS handshake in progress: the future [`TlsConnector::connect`] and
+/// [`TlsAcceptor::accept`] return. It resolves to the established [`TlsStream`], or to the error
+/// that ended the handshake (`TimedOut` once the [`Limits::handshake_timeout`] has passed).
+///
+/// It holds no more than the stream it becomes, so a task that awaits it stays small.
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Handshake<IO> {
+    conn: Option<Conn<IO>>,
+    error: Option<io::Error>,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Handshake<IO> {
+    /// Starts `session`'s handshake clock and wraps it with `io`.
+    pub(crate) fn new(mut session: Session, io: IO, eof_policy: EofPolicy) -> Self {
+        session.handle_timeout(now());
+        Self {
+            conn: Some(Conn::new(io, session, eof_policy)),
+            error: None,
         }
-        None => run.await?,
     }
-    Ok(TlsStream::new(conn))
+
+    fn failed(error: io::Error) -> Self {
+        Self {
+            conn: None,
+            error: Some(error),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Handshake<IO> {
+    type Output = io::Result<TlsStream<IO>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(error) = this.error.take() {
+            return Poll::Ready(Err(error));
+        }
+        let Some(conn) = &mut this.conn else {
+            return Poll::Ready(Err(io::Error::other(
+                "TLS handshake future polled after it completed",
+            )));
+        };
+        std::task::ready!(conn.poll_handshake(cx))?;
+        match this.conn.take() {
+            Some(conn) => Poll::Ready(Ok(TlsStream::new(conn))),
+            None => Poll::Ready(Err(io::Error::other(
+                "TLS handshake future polled after it completed",
+            ))),
+        }
+    }
 }

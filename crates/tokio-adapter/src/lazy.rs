@@ -2,16 +2,18 @@
 //! and the client's SNI.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tlswire_core::{Accept, AcceptPolicy, Decision, Rejection};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::conn::now;
-use crate::connect::handshake;
+use crate::connect::Handshake;
 use crate::{EofPolicy, TlsStream};
 
 /// Bytes read per call while sniffing; a ClientHello usually fits in one.
@@ -127,55 +129,75 @@ impl LazyAcceptor {
     }
 
     /// Reads the first bytes of `io` and returns a plaintext stream or a TLS stream whose
-    /// handshake has completed.
-    pub async fn accept<IO>(&self, io: IO) -> Result<Accepted<IO>, AcceptError>
+    /// handshake has completed. The future owns what it needs (it does not borrow the
+    /// acceptor), so it can be spawned as it is.
+    pub fn accept<IO>(&self, io: IO) -> impl Future<Output = Result<Accepted<IO>, AcceptError>>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let timeout = self.policy.limits.handshake_timeout;
-        match tokio::time::timeout(timeout, self.accept_inner(io)).await {
-            Ok(result) => result,
-            Err(_) => Err(AcceptError::Io(io::Error::new(
-                io::ErrorKind::TimedOut,
-                tlswire_core::Error::HandshakeTimeout,
-            ))),
+        let (policy, eof_policy) = (self.policy.clone(), self.eof_policy);
+        async move {
+            match tokio::time::timeout(timeout, accept_inner(policy, eof_policy, io)).await {
+                Ok(result) => result,
+                Err(_) => Err(AcceptError::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    tlswire_core::Error::HandshakeTimeout,
+                ))),
+            }
         }
     }
+}
 
-    async fn accept_inner<IO>(&self, mut io: IO) -> Result<Accepted<IO>, AcceptError>
-    where
-        IO: AsyncRead + AsyncWrite + Unpin,
-    {
-        let mut accept = Accept::new(self.policy.clone());
-        let mut buf = [0u8; SNIFF_CHUNK];
-        // Each round reads at least one byte; the policy's ClientHello limit ends the loop.
-        loop {
-            let n = io.read(&mut buf).await?;
-            if n == 0 {
-                return Err(AcceptError::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "client closed the connection before deciding between plaintext and TLS",
-                )));
+async fn accept_inner<IO>(
+    policy: Arc<AcceptPolicy>,
+    eof_policy: EofPolicy,
+    mut io: IO,
+) -> Result<Accepted<IO>, AcceptError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut accept = Accept::new(policy);
+    // Each round reads at least one byte; the policy's ClientHello limit ends the loop.
+    loop {
+        let decision = std::future::poll_fn(|cx| poll_sniff(&mut io, &mut accept, cx)).await?;
+        match decision {
+            Ok(None) => continue,
+            Ok(Some(Decision::Plaintext { buffered })) => {
+                return Ok(Accepted::Plaintext(PlainStream::new(io, buffered)));
             }
-            match accept.handle_input(&buf[..n], now()) {
-                Ok(None) => continue,
-                Ok(Some(Decision::Plaintext { buffered })) => {
-                    return Ok(Accepted::Plaintext(PlainStream::new(io, buffered)));
-                }
-                Ok(Some(Decision::Tls(session))) => {
-                    let stream = handshake(*session, io, self.eof_policy).await?;
-                    return Ok(Accepted::Tls(stream));
-                }
-                Err(rejection) => {
-                    tracing::debug!(reason = %rejection, "refused connection");
-                    // Best effort: the client may already be gone.
-                    let _ = io.write_all(&rejection.alert).await;
-                    let _ = io.shutdown().await;
-                    return Err(AcceptError::Rejected(rejection));
-                }
+            Ok(Some(Decision::Tls(session))) => {
+                let stream = Handshake::new(*session, io, eof_policy).await?;
+                return Ok(Accepted::Tls(stream));
+            }
+            Err(rejection) => {
+                tracing::debug!(reason = %rejection, "refused connection");
+                // Best effort: the client may already be gone.
+                let _ = io.write_all(&rejection.alert).await;
+                let _ = io.shutdown().await;
+                return Err(AcceptError::Rejected(rejection));
             }
         }
     }
+}
+
+/// Reads once into a stack buffer (so the accept future carries no read buffer across its
+/// awaits) and hands the bytes to the sniffer.
+fn poll_sniff<IO: AsyncRead + Unpin>(
+    io: &mut IO,
+    accept: &mut Accept,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Result<Option<Decision>, Rejection>>> {
+    let mut storage = [MaybeUninit::<u8>::uninit(); SNIFF_CHUNK];
+    let mut buf = ReadBuf::uninit(&mut storage);
+    std::task::ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+    if buf.filled().is_empty() {
+        return Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "client closed the connection before deciding between plaintext and TLS",
+        )));
+    }
+    Poll::Ready(Ok(accept.handle_input(buf.filled(), now())))
 }
 
 /// A plaintext connection accepted by [`LazyAcceptor`]: the bytes read while sniffing come

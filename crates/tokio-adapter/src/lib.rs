@@ -151,7 +151,7 @@ mod lazy;
 mod stream;
 
 pub use conn::UnexpectedEofError;
-pub use connect::{TlsAcceptor, TlsConnector};
+pub use connect::{Handshake, TlsAcceptor, TlsConnector};
 pub use lazy::{AcceptError, Accepted, LazyAcceptor, PlainStream};
 pub use stream::{ReadHalf, ReuniteError, TlsStream, WriteHalf};
 

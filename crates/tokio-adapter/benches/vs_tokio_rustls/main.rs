@@ -209,8 +209,11 @@ fn run(options: &Options) {
         memory[2].iter().map(|v| v.round()).collect::<Vec<_>>(),
     );
     println!(
-        "size_of: TlsStream<TcpStream> {} bytes, tokio_rustls::server::TlsStream<TcpStream> {} bytes",
+        "size_of: TlsStream<TcpStream> {} bytes (Session {}, Event {}, rustls UnbufferedServerConnection {}), tokio_rustls::server::TlsStream<TcpStream> {} bytes",
         std::mem::size_of::<tlswire_tokio::TlsStream<tokio::net::TcpStream>>(),
+        std::mem::size_of::<tlswire_core::Session>(),
+        std::mem::size_of::<tlswire_core::Event>(),
+        std::mem::size_of::<rustls::server::UnbufferedServerConnection>(),
         std::mem::size_of::<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>()
     );
 }

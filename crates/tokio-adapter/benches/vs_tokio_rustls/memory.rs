@@ -35,6 +35,12 @@ pub(crate) fn measure(lib: Lib, dir: &Path, connections: usize) -> f64 {
         .output()
         .expect("spawn memory server");
     let stdout = String::from_utf8_lossy(&output.stdout);
+    if let Some(size) = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("TASK_FUTURE_BYTES "))
+    {
+        eprintln!("{}: server task future {size} bytes", lib.name());
+    }
     stdout
         .lines()
         .find_map(|l| l.strip_prefix("PER_CONNECTION "))
@@ -75,18 +81,26 @@ pub(crate) fn server_main(lib: Lib, connections: usize, dir: &Path) {
 
         let before = rss_bytes();
         let mut client = spawn_client(lib, dir, addr, connections);
+        let mut task_size = 0;
         for _ in 0..connections {
             let (tcp, _) = listener.accept().await.expect("accept");
-            let (server, established) = (configs.server.clone(), established.clone());
-            tokio::spawn(async move {
-                let Ok(mut stream) = accept(lib, &server, tcp).await else {
-                    return;
-                };
-                established.fetch_add(1, Ordering::SeqCst);
-                // Idle: parked in a read until the client goes away.
-                let mut byte = [0u8; 1];
-                let _ = stream.read(&mut byte).await;
-            });
+            tcp.set_nodelay(true).expect("nodelay");
+            // One task type per library, as a real server would have: the task's allocation
+            // (sized by its largest await point, the handshake included) is part of the cost.
+            task_size = match lib {
+                Lib::Tlswire => spawn_idle(
+                    tlswire_tokio::TlsAcceptor::new(configs.server.clone()).accept(tcp),
+                    &established,
+                ),
+                Lib::TokioRustls => spawn_idle(
+                    tokio_rustls::TlsAcceptor::from(configs.server.clone()).accept(tcp),
+                    &established,
+                ),
+                Lib::PlainTcp => spawn_idle(
+                    std::future::ready(Ok::<_, std::io::Error>(tcp)),
+                    &established,
+                ),
+            };
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         while established.load(Ordering::SeqCst) < connections && Instant::now() < deadline {
@@ -100,6 +114,7 @@ pub(crate) fn server_main(lib: Lib, connections: usize, dir: &Path) {
             done, connections,
             "only {done} connections were established"
         );
+        println!("TASK_FUTURE_BYTES {task_size}");
         println!(
             "PER_CONNECTION {}",
             after.saturating_sub(before) as f64 / connections as f64
@@ -107,6 +122,27 @@ pub(crate) fn server_main(lib: Lib, connections: usize, dir: &Path) {
         drop(client.stdin.take());
         let _ = client.wait();
     });
+}
+
+/// Spawns a task that finishes the handshake, counts it, and idles in a read until the client
+/// goes away; returns the size of the task's future.
+fn spawn_idle<F, S>(handshake: F, established: &Arc<AtomicUsize>) -> usize
+where
+    F: std::future::Future<Output = std::io::Result<S>> + Send + 'static,
+    S: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    let established = established.clone();
+    let task = async move {
+        let Ok(mut stream) = handshake.await else {
+            return;
+        };
+        established.fetch_add(1, Ordering::SeqCst);
+        let mut byte = [0u8; 1];
+        let _ = stream.read(&mut byte).await;
+    };
+    let size = std::mem::size_of_val(&task);
+    tokio::spawn(task);
+    size
 }
 
 fn spawn_client(
