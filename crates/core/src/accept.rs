@@ -203,7 +203,15 @@ impl Accept {
         let mut fed = 0;
         while fed < buffered.len() {
             match session.handle_input(&buffered[fed..], now) {
-                Ok(0) => break,
+                Ok(0) => {
+                    // The session's buffers are full before the handshake even answered:
+                    // refuse rather than drop the bytes that did not fit.
+                    return Err(Rejection {
+                        reason: RejectReason::Handshake(Error::RecordBacklogFull),
+                        alert: alert_record(alert::UNEXPECTED_MESSAGE),
+                        server_name,
+                    });
+                }
                 Ok(n) => fed += n,
                 Err(e) => {
                     let mut alert = Vec::new();
