@@ -402,3 +402,63 @@ fn endless_durations_mean_no_deadline_not_a_panic() {
     assert_eq!(pair.client.session.poll_timeout(), None);
     assert!(pair.client.error.is_none() && pair.server.error.is_none());
 }
+
+#[test]
+fn a_flood_of_empty_encrypted_records_fails() {
+    use rustls::crypto::cipher::{OutboundChunks, OutboundPlainMessage};
+    use rustls::{ConnectionTrafficSecrets, ContentType, ProtocolVersion, SupportedCipherSuite};
+
+    let pki = TestPki::new();
+    let mut config = (*pki.client_config()).clone();
+    config.enable_secret_extraction = true;
+    let mut client =
+        ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let mut server = Session::server(pki.server_config()).unwrap();
+    pump(&mut client, &mut server, &mut Vec::new());
+
+    // rustls never sends empty records, so make them with the client's own traffic keys.
+    let Some(SupportedCipherSuite::Tls13(suite)) = client.negotiated_cipher_suite() else {
+        panic!("expected TLS 1.3");
+    };
+    let (mut seq, secrets) = client.dangerous_extract_secrets().unwrap().tx;
+    let (key, iv) = match secrets {
+        ConnectionTrafficSecrets::Aes128Gcm { key, iv }
+        | ConnectionTrafficSecrets::Aes256Gcm { key, iv }
+        | ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (key, iv),
+        _ => panic!("unexpected traffic secrets"),
+    };
+    let mut encrypter = suite.aead_alg.encrypter(key, iv);
+    let mut record = |payload: &[u8]| {
+        let message = OutboundPlainMessage {
+            typ: ContentType::ApplicationData,
+            version: ProtocolVersion::TLSv1_2,
+            payload: OutboundChunks::Single(payload),
+        };
+        let bytes = encrypter.encrypt(message, seq).unwrap().encode();
+        seq += 1;
+        bytes
+    };
+
+    // The hand-made records are genuine: a non-empty one arrives.
+    let now = Instant::now();
+    let hello = record(b"hi");
+    assert_eq!(server.handle_input(&hello, now).unwrap(), hello.len());
+    assert_eq!(server.read_chunk(), Some(&b"hi"[..]));
+    server.consume(2);
+
+    let flood: Vec<u8> = (0..1000).flat_map(|_| record(b"")).collect();
+    let mut fed = 0;
+    let error = loop {
+        match server.handle_input(&flood[fed..], now) {
+            Ok(n) if n > 0 && fed + n < flood.len() => fed += n,
+            Ok(_) => panic!("a flood of empty records was accepted"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        error,
+        Error::Tls(rustls::Error::PeerMisbehaved(
+            rustls::PeerMisbehaved::TooManyEmptyFragments
+        ))
+    );
+}
