@@ -376,6 +376,9 @@ impl Session {
     /// Asks for a TLS 1.3 key update: new traffic keys for what we send, and a request that the
     /// peer update its own. The message goes out with the next `poll_transmit`.
     pub fn refresh_traffic_keys(&mut self) -> Result<(), Error> {
+        if let Some(e) = &self.failure {
+            return Err(e.clone());
+        }
         if !self.handshake_complete
             || self.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3)
         {
@@ -503,6 +506,10 @@ impl Session {
     }
 
     fn drive(&mut self, flush: Flush) {
+        if self.failure.is_some() {
+            // A failed connection sends nothing more than the alert already queued.
+            return;
+        }
         let max_read = self.limits.max_read_buffer;
         let result = match &mut self.conn {
             Conn::Client(c) => engine::drive(c, &mut self.buf, flush, max_read),

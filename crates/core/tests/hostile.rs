@@ -462,3 +462,32 @@ fn a_flood_of_empty_encrypted_records_fails() {
         ))
     );
 }
+
+#[test]
+fn a_failed_session_sends_nothing_more_and_repeats_its_error() {
+    let pki = TestPki::new();
+    let mut pair = pair(&pki);
+    pair.handshake().unwrap();
+    let now = pair.now;
+    let server = &mut pair.server.session;
+    let error = server
+        .handle_input(&[0x17, 0x03, 0x03, 0x00, 0x20], now)
+        .and_then(|_| server.handle_input(&[0xaa; 0x20], now))
+        .unwrap_err();
+    let mut alert = Vec::new();
+    let _ = server.poll_transmit(&mut alert);
+    assert!(!alert.is_empty(), "the alert goes out once");
+    assert_eq!(server.refresh_traffic_keys(), Err(error.clone()));
+    assert_eq!(server.write(b"more"), Err(error.clone()));
+    assert_eq!(server.handle_input(b"more", now), Err(error.clone()));
+    server.close(now);
+    server.handle_timeout(now + Duration::from_secs(60));
+    let mut after = Vec::new();
+    assert_eq!(
+        server.poll_transmit(&mut after),
+        0,
+        "nothing after the alert"
+    );
+    assert_eq!(server.error(), Some(&error));
+    assert!(!server.is_handshaking() && !server.wants_input());
+}
