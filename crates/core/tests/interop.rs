@@ -165,7 +165,8 @@ fn path(p: PathBuf) -> String {
 }
 
 /// Accepts one `openssl s_client` presenting `client_cert` and serves it a `ping`/`pong`
-/// exchange; returns the server session's result and what s_client printed.
+/// exchange; returns the server session's result and what s_client printed (stdout, then
+/// stderr).
 fn serve_openssl_client(
     pki: &TestPki,
     dir: &Path,
@@ -209,13 +210,23 @@ fn serve_openssl_client(
         }
         Ok(())
     })();
+    // Hang up, give s_client a moment to read what we sent and exit by itself, then make sure.
     drop(stdin);
+    let Conn { session, tcp, .. } = conn;
+    drop(tcp);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && matches!(client.child.0.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = client.child.0.kill();
     let mut printed = String::new();
     if let Some(mut stdout) = client.child.0.stdout.take() {
         let _ = stdout.read_to_string(&mut printed);
     }
-    (result.map(|()| conn.session), printed)
+    if let Some(mut stderr) = client.child.0.stderr.take() {
+        let _ = stderr.read_to_string(&mut printed);
+    }
+    (result.map(|()| session), printed)
 }
 
 fn serves_openssl_client_with_mutual_tls(flag: &str, version: rustls::ProtocolVersion) {
@@ -231,12 +242,17 @@ fn serves_openssl_client_with_mutual_tls(flag: &str, version: rustls::ProtocolVe
     assert_eq!(peer.certificates[0], pki.client.cert());
     assert!(printed.contains("pong"), "s_client printed {printed:?}");
 
-    let (session, _) = serve_openssl_client(&pki, &dir, "stranger", flag);
+    let (session, printed) = serve_openssl_client(&pki, &dir, "stranger", flag);
     match session {
         Err(Error::Tls(rustls::Error::InvalidCertificate(_))) => {}
         Err(other) => panic!("wrong error for an unknown client certificate: {other:?}"),
         Ok(_) => panic!("a client certificate from an unknown CA was accepted"),
     }
+    // The refusal reached s_client as a TLS alert, not a bare hang-up.
+    assert!(
+        printed.contains("alert unknown ca"),
+        "s_client printed {printed:?}"
+    );
 }
 
 #[test]
