@@ -248,60 +248,98 @@ fn bench_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("tlswire-smol-bench-{}", std::process::id()))
 }
 
+/// CPU time (user + system, all threads) this process has used so far, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line, 11 and 12 after the name;
+    // Linux reports them in USER_HZ = 100 ticks per second.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs `measure` for tlswire and futures-rustls `runs` times each, alternating which goes
+/// first, and returns the median of each (`BENCH_ONLY` skips the other).
+fn alternate(runs: usize, mut measure: impl FnMut(Impl) -> Result<f64>) -> Result<[f64; 2]> {
+    let pair = [Impl::Tlswire, Impl::FuturesRustls];
+    let mut values = [Vec::new(), Vec::new()];
+    for round in 0..runs {
+        for k in 0..2 {
+            let i = if round % 2 == 0 { k } else { 1 - k };
+            if std::env::var("BENCH_ONLY").is_ok_and(|only| only != pair[i].name()) {
+                continue;
+            }
+            values[i].push(measure(pair[i])?);
+        }
+    }
+    for (i, v) in values.iter().enumerate() {
+        eprintln!("  {}: {v:.0?}", pair[i].name());
+    }
+    let [ours, theirs] = values;
+    let med = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { median(v) };
+    Ok([med(ours), med(theirs)])
+}
+
+fn row(measure: &str, [ours, theirs]: [f64; 2], unit: &str) {
+    println!(
+        "| {measure} | {ours:.0} {unit} | {theirs:.0} {unit} | {:.2}x |",
+        ours / theirs
+    );
+}
+
 fn run_throughput(configs: &Configs) -> Result<()> {
     let bytes = env_usize("BENCH_BYTES", 1 << 30);
-    let runs = env_usize("BENCH_RUNS", 3);
-    let mut results = Vec::new();
-    for which in [Impl::Tlswire, Impl::FuturesRustls] {
-        let mut rates = Vec::new();
-        for _ in 0..runs {
-            let secs = smol::block_on(throughput_once(which, configs, bytes))?;
-            rates.push(bytes as f64 / secs / 1e6);
-        }
-        eprintln!("throughput {}: {rates:.0?} MB/s", which.name());
-        results.push(median(rates));
-    }
+    let runs = env_usize("BENCH_RUNS", 5);
+    let mut cpu = [Vec::new(), Vec::new()];
+    eprintln!("bulk throughput, MB/s:");
+    let rates = alternate(runs, |which| {
+        let cpu_before = cpu_seconds();
+        let secs = smol::block_on(throughput_once(which, configs, bytes))?;
+        let used = cpu_seconds() - cpu_before;
+        cpu[usize::from(which != Impl::Tlswire)].push(used / (bytes as f64 / (1 << 30) as f64));
+        Ok(bytes as f64 / secs / 1e6)
+    })?;
+    row(
+        &format!("bulk throughput, {} MiB over one connection", bytes >> 20),
+        rates,
+        "MB/s",
+    );
+    let cpu = cpu.map(|v| if v.is_empty() { f64::NAN } else { median(v) });
     println!(
-        "| bulk throughput, {} MiB, one connection | {:.0} MB/s | {:.0} MB/s | {:.2}x |",
-        bytes >> 20,
-        results[0],
-        results[1],
-        results[0] / results[1]
+        "| CPU time per GiB moved (client + server, lower is better) | {:.2} s | {:.2} s | {:.2}x |",
+        cpu[0],
+        cpu[1],
+        cpu[0] / cpu[1]
     );
     Ok(())
 }
 
 fn run_handshakes(configs: &Configs) -> Result<()> {
     let count = env_usize("BENCH_HANDSHAKES", 2000);
-    let runs = env_usize("BENCH_RUNS", 3);
+    let runs = env_usize("BENCH_RUNS", 5);
     for resume in [false, true] {
-        let mut results = Vec::new();
-        for which in [Impl::Tlswire, Impl::FuturesRustls] {
-            let mut rates = Vec::new();
-            for _ in 0..runs {
-                let (rate, resumed) =
-                    smol::block_on(handshakes_once(which, configs, count, resume))?;
-                if resume && resumed != count {
-                    return Err(format!(
-                        "{}: only {resumed} of {count} handshakes resumed",
-                        which.name()
-                    )
-                    .into());
-                }
-                rates.push(rate);
+        eprintln!("handshakes/s (resume: {resume}):");
+        let rates = alternate(runs, |which| {
+            let (rate, resumed) = smol::block_on(handshakes_once(which, configs, count, resume))?;
+            if resume && resumed != count {
+                return Err(
+                    format!("{}: {resumed} of {count} handshakes resumed", which.name()).into(),
+                );
             }
-            eprintln!(
-                "handshakes (resume={resume}) {}: {rates:.0?}/s",
-                which.name()
-            );
-            results.push(median(rates));
-        }
-        println!(
-            "| {} handshakes/s (sequential, +1 byte each way) | {:.0} | {:.0} | {:.2}x |",
-            if resume { "resumed" } else { "full" },
-            results[0],
-            results[1],
-            results[0] / results[1]
+            Ok(rate)
+        })?;
+        let kind = if resume { "resumed" } else { "full" };
+        row(
+            &format!("{kind} handshakes/s (TLS 1.3, one at a time, 1 byte each way)"),
+            rates,
+            "/s",
         );
     }
     Ok(())
@@ -321,7 +359,9 @@ fn rss_bytes() -> usize {
 /// the RSS growth per connection.
 fn idle_server(which: Impl, dir: &std::path::Path, count: usize) -> Result<()> {
     let configs = configs(dir)?;
-    smol::block_on(async {
+    // One thread: every connection's allocations come from one malloc arena.
+    let executor = smol::LocalExecutor::new();
+    smol::block_on(executor.run(async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let (done_tx, done_rx) = smol::channel::unbounded::<()>();
         // Let the runtime and allocator settle before the baseline.
@@ -333,14 +373,15 @@ fn idle_server(which: Impl, dir: &std::path::Path, count: usize) -> Result<()> {
             let (tcp, _) = listener.accept().await?;
             let config = configs.server.clone();
             let done = done_tx.clone();
-            smol::spawn(async move {
-                if let Ok(mut stream) = server_side(which, &config, tcp).await {
-                    let _ = done.send(()).await;
-                    let mut byte = [0u8; 1];
-                    let _ = stream.read(&mut byte).await;
-                }
-            })
-            .detach();
+            executor
+                .spawn(async move {
+                    if let Ok(mut stream) = server_side(which, &config, tcp).await {
+                        let _ = done.send(()).await;
+                        let mut byte = [0u8; 1];
+                        let _ = stream.read(&mut byte).await;
+                    }
+                })
+                .detach();
             held += 1;
         }
         for _ in 0..count {
@@ -352,7 +393,7 @@ fn idle_server(which: Impl, dir: &std::path::Path, count: usize) -> Result<()> {
         // Hold until the parent kills us.
         smol::Timer::after(Duration::from_secs(600)).await;
         Ok(())
-    })
+    }))
 }
 
 /// Child process: opens `count` connections, ten at a time (so that the server's transient

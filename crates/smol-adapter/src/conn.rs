@@ -14,9 +14,17 @@ use tlswire_core::{Event, Session};
 use crate::error::{session_error, unexpected_eof};
 use crate::EofPolicy;
 
-/// Ciphertext read from the transport per call. It lives on the stack, so an idle connection
-/// holds no read buffer at all.
-const READ_CHUNK: usize = 32 * 1024;
+/// Ciphertext read from the transport per call when the caller's buffer is too small to read
+/// into directly. It lives on the stack, so an idle connection holds no read buffer at all.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A caller's read buffer at least this large takes the ciphertext itself (no zeroed stack
+/// buffer per read); the session copies it out before plaintext is copied back in.
+const DIRECT_READ_MIN: usize = 8 * 1024;
+
+/// At most this much is read into a caller's buffer at once: more would not fit the session's
+/// record backlog and would be copied aside.
+const DIRECT_READ_MAX: usize = 64 * 1024;
 
 /// Plaintext buffered before records are encrypted and sent without waiting for a flush: one
 /// full TLS record.
@@ -219,12 +227,17 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         Ok(taken > 0)
     }
 
-    /// Reads one chunk of ciphertext from the transport into the session. `Ready(Ok(()))`
-    /// means progress (bytes or EOF).
+    /// Reads one chunk of ciphertext from the transport into the session, through a stack
+    /// buffer. `Ready(Ok(()))` means progress (bytes or EOF).
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut chunk = [0u8; READ_CHUNK];
+        self.poll_fill_via(cx, &mut chunk)
+    }
+
+    /// [`poll_fill`](Self::poll_fill) through `scratch`, whose contents are overwritten.
+    fn poll_fill_via(&mut self, cx: &mut Context<'_>, scratch: &mut [u8]) -> Poll<io::Result<()>> {
         loop {
-            return match Pin::new(&mut self.io).poll_read(cx, &mut chunk) {
+            return match Pin::new(&mut self.io).poll_read(cx, scratch) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -234,7 +247,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                     self.session.handle_eof(Instant::now());
                     Poll::Ready(Ok(()))
                 }
-                Poll::Ready(Ok(n)) => Poll::Ready(self.feed(&chunk[..n])),
+                Poll::Ready(Ok(n)) => Poll::Ready(self.feed(&scratch[..n])),
             };
         }
     }
@@ -309,7 +322,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 return Poll::Ready(Ok(0));
             }
             let progress = if self.pending_in.is_empty() {
-                match self.poll_fill(cx) {
+                let filled = if buf.len() >= DIRECT_READ_MIN {
+                    let direct = buf.len().min(DIRECT_READ_MAX);
+                    self.poll_fill_via(cx, &mut buf[..direct])
+                } else {
+                    self.poll_fill(cx)
+                };
+                match filled {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(r) => r.map(|()| true),
                 }
