@@ -28,6 +28,7 @@ pub mod discovery;
 mod listener;
 mod proxy;
 pub mod proxy_protocol;
+mod relay;
 mod reload;
 pub mod tickets;
 mod tls_setup;

@@ -17,6 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use crate::balancer::{Balancer, Endpoint};
 use crate::config::ProxyProtocolVersion;
 use crate::metrics::{cause, Metrics};
+use crate::relay::Relay;
 use crate::tls_io::TlsConn;
 use crate::tls_setup::{ListenerTls, UpstreamTls};
 
@@ -310,29 +311,24 @@ async fn connect(target: &Target) -> Result<(TcpStream, Arc<Endpoint>), &'static
     Err(cause::UPSTREAM_CONNECT)
 }
 
-/// Copies both ways until both sides are done; each side's end of stream is passed on as a
-/// half-close (TCP FIN, or close_notify then FIN for TLS).
+/// Copies both ways until both sides are done (see [`Relay`]), closing idle connections.
 async fn relay(
-    client: Box<dyn Stream>,
-    upstream: Box<dyn Stream>,
+    mut client: Box<dyn Stream>,
+    mut upstream: Box<dyn Stream>,
     idle: Option<Duration>,
     metrics: &Metrics,
 ) -> Result<(), &'static str> {
     let started = Instant::now();
-    let last_activity = Arc::new(AtomicU64::new(0));
-    let mut client = Activity::new(client, started, last_activity.clone());
-    let mut upstream = Activity::new(upstream, started, last_activity.clone());
-    let copy = tokio::io::copy_bidirectional(&mut client, &mut upstream);
-    let result = match idle {
-        None => copy.await.map_err(|_| cause::RELAY),
-        Some(idle) => {
-            tokio::pin!(copy);
+    let activity = idle.map(|_| Arc::new(AtomicU64::new(0)));
+    let mut relay = Relay::new(&mut *client, &mut *upstream, started, activity.clone());
+    let result = match (idle, &activity) {
+        (Some(idle), Some(activity)) => {
             let check = (idle / 4).max(Duration::from_millis(10));
             loop {
                 tokio::select! {
-                    done = &mut copy => break done.map_err(|_| cause::RELAY),
+                    done = &mut relay => break done.map_err(|_| cause::RELAY),
                     () = tokio::time::sleep(check) => {
-                        let last = Duration::from_millis(last_activity.load(Ordering::Relaxed));
+                        let last = Duration::from_millis(activity.load(Ordering::Relaxed));
                         if started.elapsed().saturating_sub(last) >= idle {
                             break Err(cause::IDLE);
                         }
@@ -340,68 +336,11 @@ async fn relay(
                 }
             }
         }
+        _ => (&mut relay).await.map_err(|_| cause::RELAY),
     };
-    metrics.bytes(client.read, upstream.read);
-    result.map(|_| ())
-}
-
-/// Counts bytes read and notes when anything moved, for the idle timeout.
-struct Activity {
-    inner: Box<dyn Stream>,
-    started: Instant,
-    last: Arc<AtomicU64>,
-    read: u64,
-}
-
-impl Activity {
-    fn new(inner: Box<dyn Stream>, started: Instant, last: Arc<AtomicU64>) -> Self {
-        Self {
-            inner,
-            started,
-            last,
-            read: 0,
-        }
-    }
-
-    fn touch(&self) {
-        let millis = self.started.elapsed().as_millis() as u64;
-        self.last.store(millis, Ordering::Relaxed);
-    }
-}
-
-impl AsyncRead for Activity {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        if n > 0 {
-            self.read += n as u64;
-            self.touch();
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Activity {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
+    let (to_upstream, to_client) = relay.bytes();
+    metrics.bytes(to_upstream, to_client);
+    result
 }
 
 /// A plaintext connection whose first bytes were read while sniffing; they are replayed.
