@@ -63,20 +63,19 @@ struct Shared {
     interval_latency: Histogram<u64>,
     last_tick: Instant,
     timeline: Vec<Sample>,
+    /// When the measured part of the run began (see [`Stats::restart_clock`]).
+    started: Instant,
 }
 
 /// The shared totals of one run.
 pub struct Stats {
-    started: Instant,
     shared: Mutex<Shared>,
     open: AtomicI64,
 }
 
 impl std::fmt::Debug for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stats")
-            .field("started", &self.started)
-            .finish_non_exhaustive()
+        f.debug_struct("Stats").finish_non_exhaustive()
     }
 }
 
@@ -168,7 +167,6 @@ impl Stats {
     pub fn new() -> Arc<Self> {
         let now = Instant::now();
         Arc::new(Self {
-            started: now,
             shared: Mutex::new(Shared {
                 total: Counts::default(),
                 total_latency: new_histogram(),
@@ -176,6 +174,7 @@ impl Stats {
                 interval_latency: new_histogram(),
                 last_tick: now,
                 timeline: Vec::new(),
+                started: now,
             }),
             open: AtomicI64::new(0),
         })
@@ -206,6 +205,16 @@ impl Stats {
         self.open.load(Ordering::Relaxed)
     }
 
+    /// Starts the clock again from now, dropping the timeline so far; for modes that set up
+    /// all their connections before measuring (as redis-benchmark does).
+    pub fn restart_clock(&self) {
+        let mut shared = self.lock();
+        let now = Instant::now();
+        shared.started = now;
+        shared.last_tick = now;
+        shared.timeline.clear();
+    }
+
     /// Closes the current interval: appends a [`Sample`] to the timeline and returns it.
     pub fn tick(&self) -> Sample {
         let open = self.open_now();
@@ -217,7 +226,7 @@ impl Stats {
         shared.interval_latency.reset();
         shared.last_tick = now;
         let sample = Sample {
-            t: now.duration_since(self.started).as_secs_f64(),
+            t: now.duration_since(shared.started).as_secs_f64(),
             ops: interval.ops,
             rate: interval.ops as f64 / secs,
             mb_per_s: (interval.bytes_sent + interval.bytes_received) as f64 / 1e6 / secs,
@@ -233,7 +242,7 @@ impl Stats {
     /// The totals so far.
     pub fn totals(&self) -> Totals {
         let shared = self.lock();
-        let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
+        let elapsed = shared.started.elapsed().as_secs_f64().max(1e-9);
         let t = &shared.total;
         Totals {
             elapsed_secs: elapsed,

@@ -2,7 +2,10 @@
 //! connections and `pipeline` requests in flight on each, like `redis-benchmark --tls`.
 //! Each command is its own phase, run one after another as redis-benchmark does.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use tokio::sync::Barrier;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,6 +34,7 @@ pub async fn run(common: &Common, options: &RedisOptions) -> Report {
     let mut phases = Vec::new();
     let mut interrupted = false;
     for &command in &options.commands {
+        let ready = Arc::new(Barrier::new(options.clients.max(1)));
         let (phase, stopped_by_user) = run_phase(
             command.name(),
             "request",
@@ -40,6 +44,7 @@ pub async fn run(common: &Common, options: &RedisOptions) -> Report {
             |worker, control, stats| {
                 let target = common.target.clone();
                 let options = options.clone();
+                let ready = ready.clone();
                 async move {
                     let mut local = stats.local();
                     let pipeline = options.pipeline.max(1);
@@ -50,17 +55,33 @@ pub async fn run(common: &Common, options: &RedisOptions) -> Report {
                         options.keyspace,
                         0x9e37_79b9_7f4a_7c15 ^ (worker as u64 + 1),
                     );
-                    let mut inbuf: Vec<u8> = Vec::with_capacity(64 * 1024);
+                    let mut replies = ReplyBuffer::new();
+                    // Every client connects before the clock starts, as in redis-benchmark:
+                    // the figure is requests per second, not handshakes.
+                    let mut first = match connect(&target).await {
+                        Ok((stream, _)) => Some(stream),
+                        Err(failure) => {
+                            local.error(failure.cause);
+                            None
+                        }
+                    };
+                    local.flush();
+                    if ready.wait().await.is_leader() {
+                        stats.restart_clock();
+                    }
                     'connect: while !control.stopped() {
-                        let mut stream = match connect(&target).await {
-                            Ok((stream, _)) => stream,
-                            Err(failure) => {
-                                local.error(failure.cause);
-                                tokio::time::sleep(RETRY_PAUSE).await;
-                                continue;
-                            }
+                        let mut stream = match first.take() {
+                            Some(stream) => stream,
+                            None => match connect(&target).await {
+                                Ok((stream, _)) => stream,
+                                Err(failure) => {
+                                    local.error(failure.cause);
+                                    tokio::time::sleep(RETRY_PAUSE).await;
+                                    continue;
+                                }
+                            },
                         };
-                        inbuf.clear();
+                        replies.clear();
                         loop {
                             let n = control.claim(pipeline as u64);
                             if n == 0 {
@@ -68,16 +89,19 @@ pub async fn run(common: &Common, options: &RedisOptions) -> Report {
                             }
                             let started = Instant::now();
                             let batch = encoder.batch(n as usize);
-                            if let Err(e) = stream.write_all(batch).await {
+                            let sent = async {
+                                stream.write_all(batch).await?;
+                                stream.flush().await
+                            };
+                            if let Err(e) = sent.await {
                                 local.error(io_cause("write", &e));
                                 continue 'connect;
                             }
                             let mut pending = n;
-                            let mut parsed_to = 0;
                             while pending > 0 {
-                                match resp::parse(&inbuf[parsed_to..]) {
+                                match resp::parse(replies.filled()) {
                                     Ok(Some((reply, len))) => {
-                                        parsed_to += len;
+                                        replies.consume(len);
                                         pending -= 1;
                                         if let Reply::Error(text) = reply {
                                             local.error(format!("redis: {}", first_word(&text)));
@@ -90,12 +114,8 @@ pub async fn run(common: &Common, options: &RedisOptions) -> Report {
                                         continue 'connect;
                                     }
                                 }
-                                inbuf.drain(..parsed_to);
-                                parsed_to = 0;
-                                let len = inbuf.len();
-                                inbuf.resize(len + 32 * 1024, 0);
                                 let read = tokio::select! {
-                                    r = stream.read(&mut inbuf[len..]) => r,
+                                    r = stream.read(replies.spare()) => r,
                                     () = control.wait_stopped() => break 'connect,
                                 };
                                 match read {
@@ -103,14 +123,13 @@ pub async fn run(common: &Common, options: &RedisOptions) -> Report {
                                         local.error("read: closed by server");
                                         continue 'connect;
                                     }
-                                    Ok(got) => inbuf.truncate(len + got),
+                                    Ok(got) => replies.filled_by(got),
                                     Err(e) => {
                                         local.error(io_cause("read", &e));
                                         continue 'connect;
                                     }
                                 }
                             }
-                            inbuf.drain(..parsed_to);
                             local.ops(n, started.elapsed());
                         }
                     }
@@ -125,6 +144,56 @@ pub async fn run(common: &Common, options: &RedisOptions) -> Report {
         }
     }
     common.report("redis", interrupted, phases)
+}
+
+/// Received bytes not yet parsed, in one reused allocation (no zeroing per read).
+struct ReplyBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReplyBuffer {
+    fn new() -> Self {
+        Self {
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.clear();
+        }
+    }
+
+    /// Room to read into: moves unparsed bytes to the front, grows when full.
+    fn spare(&mut self) -> &mut [u8] {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    fn filled_by(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
 }
 
 /// The error code of a Redis error reply (`ERR`, `WRONGTYPE`, `NOAUTH`), so counts group.
