@@ -18,6 +18,7 @@ on_both_runtimes!(
     split_halves_from_two_tasks,
     close_notify_and_abrupt_close_are_distinct,
     handshake_times_out_against_a_silent_peer,
+    close_notify_waits_for_a_full_send_buffer,
 );
 
 /// Serves one connection: echoes everything until the client's close_notify, then closes.
@@ -240,4 +241,35 @@ async fn handshake_times_out_against_a_silent_peer<R: Runtime>() {
         .unwrap_err();
     let err = std::io::Error::from(err);
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+}
+
+/// The server writes far more than the socket buffers hold, then closes while the client is
+/// not reading yet: `close` must wait until close_notify is on the wire, so the client reads
+/// every byte and then a clean end of stream.
+async fn close_notify_waits_for_a_full_send_buffer<R: Runtime>() {
+    const SIZE: usize = 8 << 20;
+    let (listener, addr) = R::listen().await;
+    let server = R::spawn(async move {
+        let mut tls = acceptor().accept(R::accept(&listener).await).await.unwrap();
+        let mut data = vec![0u8; SIZE];
+        pattern(7, 0, &mut data);
+        tls.write_all(&data).await.unwrap();
+        tls.close().await.unwrap();
+        assert!(tls.close_notify_sent());
+    });
+    let mut tls = connector()
+        .connect("localhost", R::connect(addr).await)
+        .await
+        .unwrap();
+    async_io::Timer::after(Duration::from_millis(200)).await;
+    let mut got = Vec::new();
+    tls.read_to_end(&mut got).await.unwrap();
+    let mut expected = vec![0u8; SIZE];
+    pattern(7, 0, &mut expected);
+    assert!(
+        got == expected,
+        "received {} bytes, not the {SIZE} sent",
+        got.len()
+    );
+    server.await;
 }
