@@ -287,3 +287,60 @@ routers:
         405
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_trust_bundle_reloads_on_change() {
+    let dir = temp_dir("proxy-trust");
+    let pki = TestPki::new();
+    pki.write_all(&dir);
+    std::fs::copy(dir.join("ca.crt"), dir.join("clients-ca.crt")).unwrap();
+    let backend = Backend::start("app", Behaviour::Tagged).await;
+    let yaml = format!(
+        r#"
+admin: {{port: 0}}
+reload: {{intervalMs: 50}}
+routers:
+  - interpreter: {{kind: io.l5d.static, names: {{/svc/app: [{{addr: "{b}"}}]}}}}
+    servers:
+      - port: 0
+        dstName: /svc/app
+        tls:
+          defaultIdentity:
+            certs: [server.crt]
+            privateKey: server.key
+            clientAuth: {{mode: required, trustCerts: [clients-ca.crt]}}
+"#,
+        b = backend.addr
+    );
+    let proxy = start_proxy(&yaml, &dir).await;
+    let addr = listener(&proxy, 0);
+    let config = ClientOptions::new(ServerTrust::Roots(pki.roots()))
+        .with_identity(pki.client.certified_key())
+        .with_resumption(false)
+        .build()
+        .unwrap();
+    let mut conn = tls_connect(addr, config.clone(), "localhost")
+        .await
+        .unwrap();
+    assert_eq!(tag_and_echo(&mut conn).await.unwrap(), "app");
+
+    let other = TestPki::new();
+    replace_file(&dir.join("clients-ca.crt"), &other.ca.cert_pem);
+    let mut refused = false;
+    for _ in 0..100 {
+        let attempt = async {
+            let mut conn = tls_connect(addr, config.clone(), "localhost").await?;
+            tag_and_echo(&mut conn).await
+        };
+        if attempt.await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the new trust bundle was not applied");
+    assert!(proxy.metrics().reload_count(true) >= 1);
+    // The connection made under the old bundle lives on.
+    conn.write_all(b"still\n").await.unwrap();
+    assert_eq!(read_line(&mut conn).await.unwrap(), "still\n");
+}
