@@ -51,6 +51,15 @@ impl WriteWakers {
     }
 }
 
+impl WriteWakers {
+    /// Forgets `role`'s waker; returns whether no waker is left.
+    fn unregister(&self, role: Role) -> bool {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots[role as usize] = None;
+        slots.iter().all(Option::is_none)
+    }
+}
+
 impl Wake for WriteWakers {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -67,41 +76,51 @@ impl Wake for WriteWakers {
     }
 }
 
-/// Where reading stands once the session's plaintext is drained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TransportEof {
-    /// The transport is open.
-    No,
-    /// The transport reported end of stream (a 0-byte read).
-    Yes,
-}
-
-/// One TLS connection: the transport, the core session and the ciphertext not yet written.
-pub(crate) struct Conn<IO> {
-    pub(crate) io: IO,
-    pub(crate) session: Session,
+/// Bytes in transit between the session and the transport. Boxed, and only while there are
+/// some: an idle connection carries none of it.
+#[derive(Debug, Default)]
+struct InFlight {
     /// Ciphertext from `poll_transmit` that the transport has not taken yet; `out[out_pos..]`.
     out: Vec<u8>,
     out_pos: usize,
     /// Ciphertext read from the transport that the session could not take yet (its read
-    /// buffer was full). Empty, and unallocated, nearly always.
+    /// buffer was full).
     leftover: Vec<u8>,
-    transport_eof: TransportEof,
+}
+
+impl InFlight {
+    fn unsent(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+}
+
+/// One TLS connection: the transport, the core session and the bytes in transit.
+///
+/// Kept small on purpose: it sits inline in every connection's task.
+pub(crate) struct Conn<IO> {
+    pub(crate) io: IO,
+    pub(crate) session: Session,
+    in_flight: Option<Box<InFlight>>,
+    /// The write-readiness waker fan-out, while a reader or writer waits on the transport.
+    wakers: Option<Arc<WriteWakers>>,
+    /// Armed only while the session has a timer running (handshake, idle timeout, linger).
+    timer: Option<Pin<Box<Sleep>>>,
     /// An earlier transport write failed; later writes report it.
     write_error: Option<io::ErrorKind>,
+    /// The transport reported end of stream (a 0-byte read).
+    transport_eof: bool,
     close_started: bool,
     pub(crate) eof_policy: EofPolicy,
-    /// Made the first time a write has to wait, so connections that never wait do not pay.
-    wakers: Option<Arc<WriteWakers>>,
-    /// Armed only while the session has a timer running (idle timeout, close linger).
-    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<IO> std::fmt::Debug for Conn<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conn")
             .field("session", &self.session)
-            .field("unsent_ciphertext", &(self.out.len() - self.out_pos))
+            .field(
+                "unsent_ciphertext",
+                &self.in_flight.as_ref().map_or(0, |f| f.unsent()),
+            )
             .field("transport_eof", &self.transport_eof)
             .field("close_started", &self.close_started)
             .finish_non_exhaustive()
@@ -118,28 +137,80 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         Self {
             io,
             session,
-            out: Vec::new(),
-            out_pos: 0,
-            leftover: Vec::new(),
-            transport_eof: TransportEof::No,
-            write_error: None,
-            close_started: false,
-            eof_policy,
+            in_flight: None,
             wakers: None,
             timer: None,
+            write_error: None,
+            transport_eof: false,
+            close_started: false,
+            eof_policy,
+        }
+    }
+
+    fn has_unsent(&self) -> bool {
+        self.in_flight.as_ref().is_some_and(|f| f.unsent() > 0)
+    }
+
+    fn has_leftover(&self) -> bool {
+        self.in_flight
+            .as_ref()
+            .is_some_and(|f| !f.leftover.is_empty())
+    }
+
+    /// Frees the in-transit box once nothing is in it.
+    fn release_in_flight(&mut self) {
+        if self
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.unsent() == 0 && f.leftover.is_empty())
+        {
+            self.in_flight = None;
         }
     }
 
     /// Moves the session's pending ciphertext (handshake, records, alerts) into `out`.
     fn take_transmit(&mut self) {
-        if self.out_pos == self.out.len() {
-            self.out.clear();
-            self.out_pos = 0;
+        match &mut self.in_flight {
+            Some(f) => {
+                if f.out_pos == f.out.len() {
+                    f.out.clear();
+                    f.out_pos = 0;
+                }
+                let _ = self.session.poll_transmit(&mut f.out);
+            }
+            None => {
+                let mut out = Vec::new();
+                if self.session.poll_transmit(&mut out) > 0 {
+                    self.in_flight = Some(Box::new(InFlight {
+                        out,
+                        ..InFlight::default()
+                    }));
+                }
+            }
         }
-        let _ = self.session.poll_transmit(&mut self.out);
     }
 
-    /// Writes `out` to the transport until it is empty or the transport would block.
+    /// Calls a write-side operation of the transport with a waker that wakes whichever side
+    /// (reader or writer) is waiting, so neither overwrites the other's registration.
+    fn with_write_waker<T>(
+        &mut self,
+        role: Role,
+        cx: &Context<'_>,
+        op: impl FnOnce(Pin<&mut IO>, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let wakers = self.wakers.get_or_insert_with(Arc::default);
+        wakers.register(role, cx.waker());
+        let fanout = Waker::from(wakers.clone());
+        let result = op(Pin::new(&mut self.io), &mut Context::from_waker(&fanout));
+        if result.is_ready() && self.wakers.as_ref().is_some_and(|w| w.unregister(role)) {
+            // Nobody waits any more; the transport may keep its clone until it next wakes.
+            self.wakers = None;
+        }
+        result
+    }
+
+    /// Writes pending ciphertext to the transport until none is left or the transport would
+    /// block.
     fn poll_drain(&mut self, cx: &mut Context<'_>, role: Role) -> Poll<io::Result<()>> {
         if let Some(kind) = self.write_error {
             return Poll::Ready(Err(io::Error::new(
@@ -147,44 +218,52 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 "an earlier write of TLS output to the transport failed",
             )));
         }
-        if self.out_pos == self.out.len() {
-            return Poll::Ready(Ok(()));
-        }
-        let fanout = self.fanout_waker(role, cx);
-        let mut fanout_cx = Context::from_waker(&fanout);
-        while self.out_pos < self.out.len() {
+        // The box is taken out while the transport writes from it, and put back after.
+        while let Some(mut f) = self.in_flight.take() {
+            if f.unsent() == 0 {
+                self.in_flight = Some(f);
+                break;
+            }
             let result =
-                Pin::new(&mut self.io).poll_write(&mut fanout_cx, &self.out[self.out_pos..]);
+                self.with_write_waker(role, cx, |io, cx| io.poll_write(cx, &f.out[f.out_pos..]));
             match result {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.in_flight = Some(f);
+                    return Poll::Pending;
+                }
                 Poll::Ready(Ok(0)) => {
+                    self.in_flight = Some(f);
                     return Poll::Ready(Err(self.fail_writes(io::Error::new(
                         io::ErrorKind::WriteZero,
                         "transport accepted no bytes of TLS output",
                     ))));
                 }
-                Poll::Ready(Ok(n)) => self.out_pos += n,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail_writes(e))),
+                Poll::Ready(Ok(n)) => {
+                    f.out_pos += n;
+                    if f.out_pos == f.out.len() {
+                        // Release the buffer: an idle connection should hold none.
+                        f.out = Vec::new();
+                        f.out_pos = 0;
+                    }
+                    self.in_flight = Some(f);
+                }
+                Poll::Ready(Err(e)) => {
+                    self.in_flight = Some(f);
+                    return Poll::Ready(Err(self.fail_writes(e)));
+                }
             }
         }
-        // Release the buffer: an idle connection should hold none.
-        self.out = Vec::new();
-        self.out_pos = 0;
+        self.release_in_flight();
         Poll::Ready(Ok(()))
-    }
-
-    /// Registers `cx`'s waker for `role`; returns the waker that wakes both roles, to give the
-    /// transport in its place.
-    fn fanout_waker(&mut self, role: Role, cx: &Context<'_>) -> Waker {
-        let wakers = self.wakers.get_or_insert_with(Arc::default);
-        wakers.register(role, cx.waker());
-        Waker::from(wakers.clone())
     }
 
     fn fail_writes(&mut self, e: io::Error) -> io::Error {
         self.write_error = Some(e.kind());
-        self.out = Vec::new();
-        self.out_pos = 0;
+        if let Some(f) = &mut self.in_flight {
+            f.out = Vec::new();
+            f.out_pos = 0;
+        }
+        self.release_in_flight();
         e
     }
 
@@ -192,10 +271,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     /// peer is owed leave even when the application never writes.
     fn flush_opportunistically(&mut self, cx: &mut Context<'_>) {
         self.take_transmit();
-        if self.out_pos < self.out.len() {
+        if self.has_unsent() {
             if let Poll::Ready(Ok(())) = self.poll_drain(cx, Role::Reader) {
-                let fanout = self.fanout_waker(Role::Reader, cx);
-                let _ = Pin::new(&mut self.io).poll_flush(&mut Context::from_waker(&fanout));
+                let _ = self.with_write_waker(Role::Reader, cx, |io, cx| io.poll_flush(cx));
             }
         }
     }
@@ -208,7 +286,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         while fed < data.len() {
             match self.session.handle_input(&data[fed..], now()) {
                 Ok(0) => {
-                    self.leftover.extend_from_slice(&data[fed..]);
+                    self.in_flight
+                        .get_or_insert_with(Box::default)
+                        .leftover
+                        .extend_from_slice(&data[fed..]);
                     break;
                 }
                 Ok(n) => fed += n,
@@ -219,7 +300,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     }
 
     fn feed_leftover(&mut self) {
-        let leftover = std::mem::take(&mut self.leftover);
+        let leftover = self
+            .in_flight
+            .as_mut()
+            .map(|f| std::mem::take(&mut f.leftover))
+            .unwrap_or_default();
+        self.release_in_flight();
         self.feed(&leftover);
     }
 
@@ -240,7 +326,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         let mut buf = ReadBuf::uninit(&mut storage);
         std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
         if buf.filled().is_empty() {
-            self.transport_eof = TransportEof::Yes;
+            self.transport_eof = true;
             self.session.handle_eof(now());
             self.drain_events();
             return Poll::Ready(Ok(()));
@@ -286,13 +372,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             if !self.session.is_handshaking() {
                 self.timer = None;
                 std::task::ready!(drained);
-                return Pin::new(&mut self.io).poll_flush(cx);
+                return self.with_write_waker(Role::Writer, cx, |io, cx| io.poll_flush(cx));
             }
-            if !self.leftover.is_empty() {
+            if self.has_leftover() {
                 self.feed_leftover();
                 continue;
             }
-            if self.transport_eof == TransportEof::Yes {
+            if self.transport_eof {
                 return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     tlswire_core::Error::EofDuringHandshake,
@@ -336,7 +422,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             if self.session.is_peer_closed() {
                 return Poll::Ready(Ok(()));
             }
-            if self.transport_eof == TransportEof::Yes {
+            if self.transport_eof {
                 return Poll::Ready(match self.eof_policy {
                     EofPolicy::Strict => Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -345,7 +431,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                     EofPolicy::Lenient => Ok(()),
                 });
             }
-            if !self.leftover.is_empty() {
+            if self.has_leftover() {
                 self.feed_leftover();
                 continue;
             }
@@ -388,7 +474,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.take_transmit();
         std::task::ready!(self.poll_drain(cx, Role::Writer))?;
-        Pin::new(&mut self.io).poll_flush(cx)
+        self.with_write_waker(Role::Writer, cx, |io, cx| io.poll_flush(cx))
     }
 
     /// Sends close_notify (after everything written before it), waits until the transport has
@@ -400,13 +486,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         }
         self.take_transmit();
         std::task::ready!(self.poll_drain(cx, Role::Writer))?;
-        std::task::ready!(Pin::new(&mut self.io).poll_flush(cx))?;
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        std::task::ready!(self.with_write_waker(Role::Writer, cx, |io, cx| io.poll_flush(cx)))?;
+        self.with_write_waker(Role::Writer, cx, |io, cx| io.poll_shutdown(cx))
     }
 
     /// Whether close_notify was queued and the transport has taken it.
     pub(crate) fn close_notify_sent(&self) -> bool {
-        self.session.close_notify_queued() && self.out_pos == self.out.len()
+        self.session.close_notify_queued() && !self.has_unsent()
     }
 }
 

@@ -30,9 +30,37 @@ use crate::{EofPolicy, TlsStream};
 /// ```
 #[derive(Debug, Clone)]
 pub struct TlsConnector {
-    config: Arc<ClientConfig>,
+    // One pointer: tasks capture a clone per connection.
+    inner: Arc<Settings<ClientConfig>>,
+}
+
+/// What a connector or acceptor starts sessions with.
+#[derive(Debug)]
+struct Settings<C> {
+    config: Arc<C>,
     limits: Limits,
     eof_policy: EofPolicy,
+}
+
+// Not derived: a derive would require `C: Clone`, and only the `Arc` is cloned.
+impl<C> Clone for Settings<C> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            limits: self.limits,
+            eof_policy: self.eof_policy,
+        }
+    }
+}
+
+impl<C> Settings<C> {
+    fn new(config: Arc<C>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            limits: Limits::default(),
+            eof_policy: EofPolicy::default(),
+        })
+    }
 }
 
 impl TlsConnector {
@@ -40,29 +68,27 @@ impl TlsConnector {
     /// [`EofPolicy::Strict`].
     pub fn new(config: Arc<ClientConfig>) -> Self {
         Self {
-            config,
-            limits: Limits::default(),
-            eof_policy: EofPolicy::default(),
+            inner: Settings::new(config),
         }
     }
 
     /// Sets buffer limits and timeouts; `handshake_timeout` bounds [`connect`](Self::connect).
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        Arc::make_mut(&mut self.inner).limits = limits;
         self
     }
 
     /// Sets what reads report when the server closes the transport without close_notify.
     #[must_use]
     pub fn with_eof_policy(mut self, policy: EofPolicy) -> Self {
-        self.eof_policy = policy;
+        Arc::make_mut(&mut self.inner).eof_policy = policy;
         self
     }
 
     /// The rustls configuration used.
     pub fn config(&self) -> &Arc<ClientConfig> {
-        &self.config
+        &self.inner.config
     }
 
     /// Runs a handshake with the server at the other end of `io`, verifying it as
@@ -75,8 +101,13 @@ impl TlsConnector {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        match Session::client(self.config.clone(), server_name) {
-            Ok(session) => Handshake::new(session.with_limits(self.limits), io, self.eof_policy),
+        let settings = &self.inner;
+        match Session::client(settings.config.clone(), server_name) {
+            Ok(session) => Handshake::new(
+                session.with_limits(settings.limits),
+                io,
+                settings.eof_policy,
+            ),
             Err(e) => Handshake::failed(to_io(e)),
         }
     }
@@ -105,38 +136,35 @@ impl TlsConnector {
 /// ```
 #[derive(Debug, Clone)]
 pub struct TlsAcceptor {
-    config: Arc<ServerConfig>,
-    limits: Limits,
-    eof_policy: EofPolicy,
+    // One pointer: tasks capture a clone per connection.
+    inner: Arc<Settings<ServerConfig>>,
 }
 
 impl TlsAcceptor {
     /// An acceptor with the core's default [`Limits`] and [`EofPolicy::Strict`].
     pub fn new(config: Arc<ServerConfig>) -> Self {
         Self {
-            config,
-            limits: Limits::default(),
-            eof_policy: EofPolicy::default(),
+            inner: Settings::new(config),
         }
     }
 
     /// Sets buffer limits and timeouts; `handshake_timeout` bounds [`accept`](Self::accept).
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        Arc::make_mut(&mut self.inner).limits = limits;
         self
     }
 
     /// Sets what reads report when the client closes the transport without close_notify.
     #[must_use]
     pub fn with_eof_policy(mut self, policy: EofPolicy) -> Self {
-        self.eof_policy = policy;
+        Arc::make_mut(&mut self.inner).eof_policy = policy;
         self
     }
 
     /// The rustls configuration used.
     pub fn config(&self) -> &Arc<ServerConfig> {
-        &self.config
+        &self.inner.config
     }
 
     /// Runs a handshake with the client at the other end of `io`.
@@ -147,8 +175,13 @@ impl TlsAcceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        match Session::server(self.config.clone()) {
-            Ok(session) => Handshake::new(session.with_limits(self.limits), io, self.eof_policy),
+        let settings = &self.inner;
+        match Session::server(settings.config.clone()) {
+            Ok(session) => Handshake::new(
+                session.with_limits(settings.limits),
+                io,
+                settings.eof_policy,
+            ),
             Err(e) => Handshake::failed(to_io(e)),
         }
     }
@@ -162,8 +195,17 @@ impl TlsAcceptor {
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct Handshake<IO> {
-    conn: Option<Conn<IO>>,
-    error: Option<io::Error>,
+    state: HandshakeState<IO>,
+}
+
+// The running connection is the state that matters; boxing it would cost every handshake an
+// allocation to save nothing (the stream it becomes is just as large).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum HandshakeState<IO> {
+    Running(Conn<IO>),
+    Failed(io::Error),
+    Done,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Handshake<IO> {
@@ -171,15 +213,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Handshake<IO> {
     pub(crate) fn new(mut session: Session, io: IO, eof_policy: EofPolicy) -> Self {
         session.handle_timeout(now());
         Self {
-            conn: Some(Conn::new(io, session, eof_policy)),
-            error: None,
+            state: HandshakeState::Running(Conn::new(io, session, eof_policy)),
         }
     }
 
     fn failed(error: io::Error) -> Self {
         Self {
-            conn: None,
-            error: Some(error),
+            state: HandshakeState::Failed(error),
         }
     }
 }
@@ -189,18 +229,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Handshake<IO> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Some(error) = this.error.take() {
-            return Poll::Ready(Err(error));
+        if let HandshakeState::Running(conn) = &mut this.state {
+            std::task::ready!(conn.poll_handshake(cx))?;
         }
-        let Some(conn) = &mut this.conn else {
-            return Poll::Ready(Err(io::Error::other(
-                "TLS handshake future polled after it completed",
-            )));
-        };
-        std::task::ready!(conn.poll_handshake(cx))?;
-        match this.conn.take() {
-            Some(conn) => Poll::Ready(Ok(TlsStream::new(conn))),
-            None => Poll::Ready(Err(io::Error::other(
+        match std::mem::replace(&mut this.state, HandshakeState::Done) {
+            HandshakeState::Running(conn) => Poll::Ready(Ok(TlsStream::new(conn))),
+            HandshakeState::Failed(e) => Poll::Ready(Err(e)),
+            HandshakeState::Done => Poll::Ready(Err(io::Error::other(
                 "TLS handshake future polled after it completed",
             ))),
         }

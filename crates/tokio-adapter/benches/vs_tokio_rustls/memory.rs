@@ -88,16 +88,16 @@ pub(crate) fn server_main(lib: Lib, connections: usize, dir: &Path) {
             // One task type per library, as a real server would have: the task's allocation
             // (sized by its largest await point, the handshake included) is part of the cost.
             task_size = match lib {
-                Lib::Tlswire => spawn_idle(
-                    tlswire_tokio::TlsAcceptor::new(configs.server.clone()).accept(tcp),
-                    &established,
-                ),
-                Lib::TokioRustls => spawn_idle(
-                    tokio_rustls::TlsAcceptor::from(configs.server.clone()).accept(tcp),
-                    &established,
-                ),
+                Lib::Tlswire => {
+                    let acceptor = tlswire_tokio::TlsAcceptor::new(configs.server.clone());
+                    spawn_idle(move || acceptor.accept(tcp), &established)
+                }
+                Lib::TokioRustls => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(configs.server.clone());
+                    spawn_idle(move || acceptor.accept(tcp), &established)
+                }
                 Lib::PlainTcp => spawn_idle(
-                    std::future::ready(Ok::<_, std::io::Error>(tcp)),
+                    move || std::future::ready(Ok::<_, std::io::Error>(tcp)),
                     &established,
                 ),
             };
@@ -124,16 +124,18 @@ pub(crate) fn server_main(lib: Lib, connections: usize, dir: &Path) {
     });
 }
 
-/// Spawns a task that finishes the handshake, counts it, and idles in a read until the client
-/// goes away; returns the size of the task's future.
-fn spawn_idle<F, S>(handshake: F, established: &Arc<AtomicUsize>) -> usize
+/// Spawns a task that runs the handshake, counts it, and idles in a read until the client
+/// goes away; returns the size of the task's future. The handshake future is made inside the
+/// task, as a server would write it, so its state and the stream's can share the task's memory.
+fn spawn_idle<M, F, S>(make_handshake: M, established: &Arc<AtomicUsize>) -> usize
 where
-    F: std::future::Future<Output = std::io::Result<S>> + Send + 'static,
+    M: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = std::io::Result<S>> + Send,
     S: tokio::io::AsyncRead + Unpin + Send + 'static,
 {
     let established = established.clone();
     let task = async move {
-        let Ok(mut stream) = handshake.await else {
+        let Ok(mut stream) = make_handshake().await else {
             return;
         };
         established.fetch_add(1, Ordering::SeqCst);
