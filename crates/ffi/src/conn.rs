@@ -287,19 +287,32 @@ impl tlswire_conn {
                 return Err(e);
             }
         };
-        self.pump();
+        self.flush();
         if taken == 0 {
-            // The flush in pump may have made room.
+            // The flush may have made room.
             let again = match self.session_mut() {
                 Some(session) => session.write(data).unwrap_or(0),
                 None => 0,
             };
             if again > 0 {
-                self.pump();
+                self.flush();
                 return Ok(again);
             }
         }
         Ok(taken)
+    }
+
+    /// Sends buffered output as far as the socket takes it, without reading.
+    fn flush(&mut self) {
+        match &mut self.transport {
+            // Errors are kept by the fd session and picked up by take_stock.
+            Transport::Socket(fd) => {
+                let _ = std::io::Write::flush(&mut **fd);
+            }
+            Transport::Dialing(..) => return self.pump(),
+            _ => {}
+        }
+        self.take_stock();
     }
 
     /// Queues close_notify and sends it if the socket takes it.
@@ -364,8 +377,10 @@ impl tlswire_conn {
         let was_complete = self.handshake_complete;
         let was_full = self.session().is_some_and(|s| s.write_capacity() == 0);
         // Bounded in rounds and, through `deadline` and the session's timers, in time.
-        for _ in 0..1_000_000 {
-            self.pump();
+        for round in 0..1_000_000 {
+            if round > 0 {
+                self.pump();
+            }
             let room = self.session().is_some_and(|s| s.write_capacity() > 0);
             let interest = self.interest();
             if self.readable() > 0

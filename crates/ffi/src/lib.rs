@@ -22,7 +22,8 @@
 //! without one, from the thread (`tlswire_last_error_code`, `tlswire_last_error_message`).
 //! NULL arguments are errors (`TLSWIRE_ERROR_NULL_ARGUMENT`), never crashes. Every object has
 //! one `_free` that accepts NULL. No panic crosses the boundary: each entry point catches them
-//! and reports `TLSWIRE_ERROR_PANIC`. A connection is used by one thread at a time;
+//! and reports `TLSWIRE_ERROR_PANIC` (`tlswire_version` and `tlswire_abi_version` only return
+//! constants). A connection is used by one thread at a time;
 //! configurations may be shared.
 #![allow(non_camel_case_types)]
 
@@ -33,7 +34,7 @@ mod connect;
 mod error;
 mod ptr;
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, CStr};
 
 pub use api::*;
 pub use config::*;
@@ -53,8 +54,12 @@ pub const TLSWIRE_ABI_VERSION: u32 = 1;
 /// The library's version, as "MAJOR.MINOR.PATCH", NUL-terminated, static.
 #[no_mangle]
 pub extern "C" fn tlswire_version() -> *const c_char {
-    const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
-    VERSION.as_ptr().cast()
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(version) => version,
+            Err(_) => c"unknown",
+        };
+    VERSION.as_ptr()
 }
 
 /// The ABI version the library was built with (see `TLSWIRE_ABI_VERSION`).
