@@ -39,6 +39,9 @@ pub(crate) struct Buffers {
     pub(crate) peer_closed: bool,
     pub(crate) fully_closed: bool,
     pub(crate) received_early_data: bool,
+    /// Decryption stopped because the read buffer was full, with input possibly left over:
+    /// reading must resume it, since no new input may ever come to do so.
+    pub(crate) read_paused: bool,
 }
 
 impl Buffers {
@@ -176,6 +179,7 @@ pub(crate) fn drive<C: Unbuffered>(
     // logic error into an error instead of a hang.
     for _ in 0..100_000 {
         if buf.unread_plaintext() >= max_read_buffer {
+            buf.read_paused = true;
             return Ok(progress);
         }
         buf.compact_plaintext_in();
@@ -262,6 +266,7 @@ pub(crate) fn drive<C: Unbuffered>(
             continue;
         }
         if wait_for_input {
+            buf.read_paused = false;
             return Ok(progress);
         }
     }

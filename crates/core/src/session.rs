@@ -265,11 +265,12 @@ impl Session {
     /// with how much of it you used; the same bytes come back until you do.
     #[must_use]
     pub fn read_chunk(&mut self) -> Option<&[u8]> {
-        if self.buf.unread_plaintext() == 0
-            && self.buf.unprocessed_input() > 0
+        if self.buf.read_paused
+            && self.buf.unread_plaintext() < self.limits.max_read_buffer
             && self.failure.is_none()
         {
-            // The read buffer was full when this input arrived; decrypt more now.
+            // The read buffer was full when this input arrived, and now has room: decrypt
+            // more now, even if the caller keeps part of what it read (a partial line, say).
             self.drive(Flush::FullRecords);
         }
         let unread = &self.buf.plaintext_in[self.buf.plaintext_in_start..];

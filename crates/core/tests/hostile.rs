@@ -491,3 +491,41 @@ fn a_failed_session_sends_nothing_more_and_repeats_its_error() {
     assert_eq!(server.error(), Some(&error));
     assert!(!server.is_handshaking() && !server.wants_input());
 }
+
+#[test]
+fn a_reader_that_keeps_a_tail_still_gets_the_rest_without_new_input() {
+    let pki = TestPki::new();
+    let limits = Limits::default().with_buffer_limits(64 * 1024, 16 * 1024);
+    let server = Session::server(pki.server_config())
+        .unwrap()
+        .with_limits(limits);
+    let client = Session::client(pki.client_config(), "localhost").unwrap();
+    let mut pair = Pair::new(client, server);
+    pair.handshake().unwrap();
+    let data: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(pair.client.session.write(&data).unwrap(), data.len());
+    let mut wire = Vec::new();
+    let _ = pair.client.session.poll_transmit(&mut wire);
+    let server = &mut pair.server.session;
+    assert_eq!(server.handle_input(&wire, pair.now).unwrap(), wire.len());
+
+    // Like a parser waiting for the end of a line: always keep the last 100 bytes unread.
+    let mut received = Vec::new();
+    for _ in 0..1000 {
+        let Some(chunk) = server.read_chunk() else {
+            break;
+        };
+        if chunk.len() <= 100 {
+            break;
+        }
+        let n = chunk.len() - 100;
+        received.extend_from_slice(&chunk[..n]);
+        server.consume(n);
+    }
+    assert_eq!(
+        received.len(),
+        data.len() - 100,
+        "decryption resumed for a partial reader"
+    );
+    assert_eq!(received, data[..data.len() - 100]);
+}
