@@ -48,10 +48,13 @@
 //!         session.handle_eof(Instant::now());
 //!         continue;
 //!     }
+//!     // handle_input may take less than offered while the read buffer is full: read, then
+//!     // offer the rest again.
 //!     let mut fed = 0;
 //!     while fed < n {
 //!         fed += session.handle_input(&buf[fed..n], Instant::now())?;
 //!         while let Some(chunk) = session.read_chunk() {
+//!             std::io::stdout().write_all(chunk)?;
 //!             let len = chunk.len();
 //!             session.consume(len);
 //!         }
