@@ -64,8 +64,13 @@ impl std::fmt::Debug for Conn {
 ///     }
 ///     let mut fed = 0;
 ///     while fed < n {
+///         // Less than offered is taken while the read buffer is full: read, then go on.
 ///         fed += session.handle_input(&buf[fed..n], Instant::now())?;
-///         # break;
+///         while let Some(chunk) = session.read_chunk() {
+///             std::io::stdout().write_all(chunk)?;
+///             let n = chunk.len();
+///             session.consume(n);
+///         }
 ///     }
 /// }
 /// # Ok(()) }
