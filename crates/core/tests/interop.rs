@@ -6,9 +6,13 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tlswire_core::{ClientOptions, Error, Event, ServerTrust, Session, TlsVersions};
+use tlswire_core::{
+    Accept, AcceptPolicy, ClientAuth, ClientOptions, Decision, Error, Event, ServerTrust, Session,
+    SniPolicy, TlsVersions,
+};
 use tlswire_testkit::{temp_dir, OpensslClient, OpensslServer, TestPki};
 
 /// How long any one exchange with a peer process may take before the test gives up.
@@ -160,6 +164,32 @@ fn client_against_openssl_s_server_tls12() {
     echo_against_openssl_server(TlsVersions::Tls12Only, "-tls1_2");
 }
 
+#[test]
+fn client_presents_its_certificate_to_openssl_s_server() {
+    let pki = TestPki::new();
+    let dir = temp_dir("interop-s_server-mtls");
+    pki.write_all(&dir);
+    let ca = path(dir.join("ca.crt"));
+    let server = OpensslServer::start(
+        &dir.join("server.crt"),
+        &dir.join("server.key"),
+        &[
+            "-rev",
+            "-Verify",
+            "1",
+            "-CAfile",
+            &ca,
+            "-verify_return_error",
+        ],
+    );
+    let session = Session::client(pki.client_config_with(&pki.client), "localhost").unwrap();
+    let mut conn = Conn::new(TcpStream::connect(server.addr).unwrap(), session);
+    conn.session.write(b"mutual\n").unwrap();
+    conn.run_until("the echo", |c| c.received.ends_with(b"\n"))
+        .unwrap();
+    assert_eq!(conn.received, b"lautum\n");
+}
+
 fn path(p: PathBuf) -> String {
     p.to_str().unwrap().to_owned()
 }
@@ -195,8 +225,8 @@ fn serve_openssl_client(
     stdin.write_all(b"ping\n").unwrap();
     stdin.flush().unwrap();
 
-    let (tcp, _) = listener.accept().unwrap();
-    let session = Session::server(pki.mtls_server_config()).unwrap();
+    let (mut tcp, _) = listener.accept().unwrap();
+    let session = accept_by_sni(pki, &mut tcp);
     let mut conn = Conn::new(tcp, session);
     let result = (|| {
         conn.run_until("the handshake", Conn::handshake_complete)?;
@@ -227,6 +257,34 @@ fn serve_openssl_client(
         let _ = stderr.read_to_string(&mut printed);
     }
     (result.map(|()| session), printed)
+}
+
+/// Reads the first bytes of `tcp` into an [`Accept`] whose policy serves `localhost` with
+/// mutual TLS (and nothing else), as a one-port server would.
+fn accept_by_sni(pki: &TestPki, tcp: &mut TcpStream) -> Session {
+    let mut sni = SniPolicy::new();
+    sni.insert(
+        "localhost",
+        pki.site(&pki.server, ClientAuth::Required(pki.roots()), &[]),
+    )
+    .unwrap();
+    let mut accept = Accept::new(Arc::new(AcceptPolicy::new(sni)));
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 4096];
+    for _ in 0..1000 {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "s_client hung up before its ClientHello was complete"
+        );
+        match accept.handle_input(&buf[..n], Instant::now()) {
+            Ok(None) => {}
+            Ok(Some(Decision::Tls(session))) => return *session,
+            Ok(Some(Decision::Plaintext { .. })) => panic!("s_client spoke plaintext"),
+            Err(rejection) => panic!("s_client refused: {rejection}"),
+        }
+    }
+    panic!("no ClientHello in 1000 reads");
 }
 
 fn serves_openssl_client_with_mutual_tls(flag: &str, version: rustls::ProtocolVersion) {
