@@ -14,6 +14,27 @@
 //! shutdown.
 //!
 //! The configuration is documented key by key in `docs/proxy.md`.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use tlswire_proxy::{Config, Proxy};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::load(Path::new("examples/proxy/linkerd-tcp.yml"))?;
+//! let proxy = Proxy::start(config).await?; // listeners and admin server are bound here
+//! println!("admin on {}", proxy.admin_addr());
+//! proxy.wait().await; // until POST /shutdown (or begin_shutdown), then a graceful drain
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Panics, errors and unwraps
+//!
+//! Nothing a peer sends can panic the proxy: a connection that misbehaves fails alone, is
+//! counted under `tlswire_proxy_failures_total{cause}` and closed. A bad configuration is a
+//! [`ConfigFileError`] naming the file, the key and the line; a file that cannot be used at
+//! start (a missing certificate, a port in use) is a [`StartError`] naming the key; a file that
+//! turns bad later is logged and the previous version stays in use.
 
 pub mod balancer;
 pub mod config;
