@@ -7,8 +7,11 @@
 //! cargo run --release -p tlswire-smol --example smol_bench            # everything
 //! cargo run --release -p tlswire-smol --example smol_bench -- throughput|handshakes|idle
 //! ```
-//! Environment: `BENCH_BYTES` (default 1 GiB), `BENCH_HANDSHAKES` (2000), `BENCH_IDLE` (5000),
-//! `BENCH_RUNS` (3; the median is reported).
+//! Environment: `BENCH_BYTES` (bulk bytes per run, default 1 GiB), `BENCH_RUNS` (bulk and idle
+//! runs per implementation, default 5, bulk runs alternating; the median is reported),
+//! `BENCH_HANDSHAKES` (handshakes per implementation, default 2000, alternating one at a time;
+//! the rate is 1 / the median time), `BENCH_IDLE` (connections held, default 5000),
+//! `BENCH_ONLY` (`tlswire-smol` or `futures-rustls`, bulk only, for profiling).
 
 use std::error::Error;
 use std::io::{BufRead, BufReader};

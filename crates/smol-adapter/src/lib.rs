@@ -68,7 +68,7 @@
 //! [`LazyAcceptor`] reads a connection's first bytes. A TLS connection starts with a handshake
 //! record: byte `0x16`, then a major version of 3. Text protocols (HTTP, Redis, SMTP) start with
 //! a printable byte, so one byte usually decides and two always do. Non-TLS connections become
-//! [`Accepted::Plaintext`] if the [`AcceptPolicy`](tlswire_core::AcceptPolicy) allows it, with
+//! [`Accepted::Plaintext`] if the [`AcceptPolicy`] allows it, with
 //! the sniffed bytes replayed before the socket's own; TLS connections are read up to the end
 //! of the ClientHello, whose SNI picks a [`Site`](tlswire_core::Site) — certificate,
 //! client-authentication mode, ALPN — and then complete the handshake as [`Accepted::Tls`].
