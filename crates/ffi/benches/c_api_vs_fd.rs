@@ -199,7 +199,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (rounds, handshakes, echo_bytes) = if full {
-        (9, 300, 32 << 20)
+        (9, 200, 32 << 20)
     } else {
         (1, 2, 256 << 10)
     };
@@ -216,47 +216,63 @@ fn main() {
     rust_client.handshake(port);
 
     let mut samples = [vec![], vec![], vec![], vec![]];
+    let echo_piece = echo_bytes / 8;
     for round in 0..rounds {
-        // Interleaved, in alternating order, so both clients see the same machine conditions.
+        // Finely interleaved, in alternating order, so both clients see the same machine
+        // conditions: load from other processes drifts on a scale of seconds.
         let c_first = round % 2 == 0;
-        for first in [true, false] {
-            if first == c_first {
+        let mut time = [Duration::ZERO; 4];
+        for _ in 0..handshakes {
+            for first in [true, false] {
                 let start = Instant::now();
-                for _ in 0..handshakes {
+                if first == c_first {
                     c_client.handshake(port);
-                }
-                samples[0].push(handshakes as f64 / start.elapsed().as_secs_f64());
-                let start = Instant::now();
-                c_client.echo(port, echo_bytes);
-                samples[2].push(echo_bytes as f64 / start.elapsed().as_secs_f64() / 1e6);
-            } else {
-                let start = Instant::now();
-                for _ in 0..handshakes {
+                    time[0] += start.elapsed();
+                } else {
                     rust_client.handshake(port);
+                    time[1] += start.elapsed();
                 }
-                samples[1].push(handshakes as f64 / start.elapsed().as_secs_f64());
-                let start = Instant::now();
-                rust_client.echo(port, echo_bytes);
-                samples[3].push(echo_bytes as f64 / start.elapsed().as_secs_f64() / 1e6);
             }
         }
+        for _ in 0..8 {
+            for first in [true, false] {
+                let start = Instant::now();
+                if first == c_first {
+                    c_client.echo(port, echo_piece);
+                    time[2] += start.elapsed();
+                } else {
+                    rust_client.echo(port, echo_piece);
+                    time[3] += start.elapsed();
+                }
+            }
+        }
+        samples[0].push(handshakes as f64 / time[0].as_secs_f64());
+        samples[1].push(handshakes as f64 / time[1].as_secs_f64());
+        samples[2].push(echo_bytes as f64 / time[2].as_secs_f64() / 1e6);
+        samples[3].push(echo_bytes as f64 / time[3].as_secs_f64() / 1e6);
     }
     let ratio = |c: &[f64], r: &[f64]| median(c.iter().zip(r).map(|(c, r)| c / r).collect());
     let [c_hs, rust_hs, c_tp, rust_tp] = samples;
     let (hs_ratio, tp_ratio) = (ratio(&c_hs, &rust_hs), ratio(&c_tp, &rust_tp));
+    let spread = |c: &[f64], r: &[f64]| {
+        let mut v: Vec<f64> = c.iter().zip(r).map(|(c, r)| c / r).collect();
+        v.sort_by(f64::total_cmp);
+        format!("{:.3}..{:.3}", v[0], v[v.len() - 1])
+    };
+    let (hs_spread, tp_spread) = (spread(&c_hs, &rust_hs), spread(&c_tp, &rust_tp));
     println!(
         "C API vs Rust fd adapter: medians of {rounds} interleaved rounds against one tlswire echo \
          server; the ratio is the median of the per-round ratios"
     );
-    println!("| measure | C API | Rust fd adapter | C / Rust |");
-    println!("|---|---|---|---|");
+    println!("| measure | C API | Rust fd adapter | C / Rust (median) | C / Rust (range) |");
+    println!("|---|---|---|---|---|");
     println!(
-        "| handshakes/s ({handshakes} sequential, TLS 1.3, resumption on) | {:.0} | {:.0} | {hs_ratio:.3} |",
+        "| handshakes/s ({handshakes} sequential, TLS 1.3, resumption on) | {:.0} | {:.0} | {hs_ratio:.3} | {hs_spread} |",
         median(c_hs),
         median(rust_hs)
     );
     println!(
-        "| echo MB/s ({} MiB each way, 16 KiB writes) | {:.0} | {:.0} | {tp_ratio:.3} |",
+        "| echo MB/s ({} MiB each way per round, 16 KiB writes) | {:.0} | {:.0} | {tp_ratio:.3} | {tp_spread} |",
         echo_bytes >> 20,
         median(c_tp),
         median(rust_tp)

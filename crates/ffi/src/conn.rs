@@ -162,20 +162,9 @@ impl tlswire_conn {
         }
         match &mut self.transport {
             Transport::Socket(fd) => {
-                // Bounded: the session stops wanting input when its read buffer fills.
-                for _ in 0..16 {
-                    match fd.pump(now) {
-                        Ok(progress) => {
-                            if progress.wrote {
-                                self.connected = true;
-                            }
-                            if !progress.read || progress.read_would_block {
-                                break;
-                            }
-                        }
-                        Err(_) => break,
-                    }
-                }
+                // One read per call (a full record); errors are kept by the fd session and
+                // picked up by take_stock.
+                let _ = fd.pump(now);
             }
             Transport::Buffers { session, .. } => session.handle_timeout(now),
             Transport::Dialing(..) | Transport::Switching => {}
@@ -251,14 +240,6 @@ impl tlswire_conn {
         }
         let n = self.session_mut().map_or(0, |s| s.read(buf));
         if n == 0 {
-            if matches!(self.transport, Transport::Socket(_)) {
-                // What was read may have made room for more: decrypt leftovers now.
-                self.pump();
-                let again = self.session_mut().map_or(0, |s| s.read(buf));
-                if again > 0 {
-                    return Ok(again);
-                }
-            }
             self.take_stock();
             self.failure()?;
         }
@@ -376,6 +357,7 @@ impl tlswire_conn {
         let deadline = timeout.map(|t| Instant::now() + t);
         let was_complete = self.handshake_complete;
         let was_full = self.session().is_some_and(|s| s.write_capacity() == 0);
+        let was_backed_up = self.interest().write;
         // Bounded in rounds and, through `deadline` and the session's timers, in time.
         for round in 0..1_000_000 {
             if round > 0 {
@@ -386,6 +368,7 @@ impl tlswire_conn {
             if self.readable() > 0
                 || self.handshake_complete != was_complete
                 || (was_full && room)
+                || (was_backed_up && !interest.write)
                 || (!self.is_open() && !interest.write)
             {
                 return Ok(());
