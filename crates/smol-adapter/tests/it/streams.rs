@@ -19,6 +19,7 @@ on_both_runtimes!(
     close_notify_and_abrupt_close_are_distinct,
     handshake_times_out_against_a_silent_peer,
     close_notify_waits_for_a_full_send_buffer,
+    split_halves_do_not_wake_each_other_in_a_loop,
 );
 
 /// Serves one connection: echoes everything until the client's close_notify, then closes.
@@ -272,4 +273,77 @@ async fn close_notify_waits_for_a_full_send_buffer<R: Runtime>() {
         got.len()
     );
     server.await;
+}
+
+/// Counts how often a future is polled: a task that wakes itself, or two halves that keep
+/// stealing each other's write-readiness registration, shows up as thousands of polls.
+struct CountPolls<F> {
+    inner: F,
+    polls: usize,
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for CountPolls<F> {
+    type Output = (F::Output, usize);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.polls += 1;
+        let polls = self.polls;
+        std::pin::Pin::new(&mut self.inner)
+            .poll(cx)
+            .map(|out| (out, polls))
+    }
+}
+
+fn count_polls<F: std::future::Future + Unpin>(inner: F) -> CountPolls<F> {
+    CountPolls { inner, polls: 0 }
+}
+
+/// A reader half waiting on a silent peer while its writer half is parked on a full socket:
+/// neither may spin.
+async fn split_halves_do_not_wake_each_other_in_a_loop<R: Runtime>() {
+    const SIZE: usize = 8 << 20;
+    let (listener, addr) = R::listen().await;
+    let server = R::spawn(async move {
+        let mut tls = acceptor().accept(R::accept(&listener).await).await.unwrap();
+        // Read nothing for a while, so the client's socket fills up.
+        async_io::Timer::after(Duration::from_millis(300)).await;
+        let mut buf = vec![0u8; CHUNK];
+        let mut received = 0;
+        while received < SIZE {
+            received += tls.read(&mut buf).await.unwrap();
+        }
+        tls.close().await.unwrap();
+    });
+    let tls = connector()
+        .connect("localhost", R::connect(addr).await)
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = tls.into_split();
+    let reading = R::spawn(async move {
+        let mut buf = [0u8; 16];
+        let (n, polls) = count_polls(Box::pin(reader.read(&mut buf))).await;
+        assert_eq!(n.unwrap(), 0, "the server sends nothing but close_notify");
+        polls
+    });
+    let writing = R::spawn(async move {
+        let data = vec![0u8; SIZE];
+        let (result, polls) = count_polls(Box::pin(async {
+            writer.write_all(&data).await?;
+            writer.flush().await
+        }))
+        .await;
+        result.unwrap();
+        (writer, polls)
+    });
+    let (_writer, writer_polls) = writing.await;
+    let reader_polls = reading.await;
+    server.await;
+    // Each poll here follows a real readiness event; a spin would be in the hundreds of
+    // thousands within the 300 ms the server waits.
+    assert!(reader_polls <= 200, "reader polled {reader_polls} times");
+    assert!(writer_polls <= 5_000, "writer polled {writer_polls} times");
+    eprintln!("reader polls: {reader_polls}, writer polls: {writer_polls}");
 }
