@@ -12,6 +12,10 @@ use tlswire_core::{
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+/// The handshake timeout: tlswire-tokio's default, and what the timeout variant of
+/// tokio-rustls is given.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A stream of any of the libraries, so every measurement runs the same code for each.
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
@@ -23,6 +27,9 @@ pub(crate) type BoxStream = Box<dyn Stream>;
 pub(crate) enum Lib {
     Tlswire,
     TokioRustls,
+    /// tokio-rustls with `tokio::time::timeout` around each handshake, as a server needs
+    /// against silent peers; tlswire-tokio has that timeout built in.
+    TokioRustlsWithTimeout,
     /// TCP without TLS: the baseline that shows how much of a figure is TLS.
     PlainTcp,
 }
@@ -32,14 +39,20 @@ impl Lib {
         match self {
             Self::Tlswire => "tlswire-tokio",
             Self::TokioRustls => "tokio-rustls",
+            Self::TokioRustlsWithTimeout => "tokio-rustls+timeout",
             Self::PlainTcp => "plain-tcp",
         }
     }
 
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        [Self::Tlswire, Self::TokioRustls, Self::PlainTcp]
-            .into_iter()
-            .find(|l| l.name() == s)
+        [
+            Self::Tlswire,
+            Self::TokioRustls,
+            Self::TokioRustlsWithTimeout,
+            Self::PlainTcp,
+        ]
+        .into_iter()
+        .find(|l| l.name() == s)
     }
 }
 
@@ -94,6 +107,14 @@ pub(crate) async fn accept(
                 .accept(tcp)
                 .await?,
         ),
+        Lib::TokioRustlsWithTimeout => {
+            let accept = tokio_rustls::TlsAcceptor::from(server.clone()).accept(tcp);
+            Box::new(
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, accept)
+                    .await
+                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??,
+            )
+        }
         Lib::PlainTcp => Box::new(tcp),
     })
 }
@@ -114,11 +135,16 @@ pub(crate) async fn connect(
             let resumed = tls.peer().handshake_kind == Some(rustls::HandshakeKind::Resumed);
             (Box::new(tls), resumed)
         }
-        Lib::TokioRustls => {
+        Lib::TokioRustls | Lib::TokioRustlsWithTimeout => {
             let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-            let tls = tokio_rustls::TlsConnector::from(client.clone())
-                .connect(name, tcp)
-                .await?;
+            let connect = tokio_rustls::TlsConnector::from(client.clone()).connect(name, tcp);
+            let tls = if lib == Lib::TokioRustlsWithTimeout {
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, connect)
+                    .await
+                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??
+            } else {
+                connect.await?
+            };
             let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
             (Box::new(tls), resumed)
         }

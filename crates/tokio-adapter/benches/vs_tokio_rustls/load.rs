@@ -47,20 +47,15 @@ pub(crate) async fn bulk(lib: Lib, configs: &Configs, total: u64) -> f64 {
     received as f64 / end.duration_since(start).as_secs_f64()
 }
 
-/// Runs `count` handshakes, `concurrency` at a time; each exchanges one byte each way (so the
-/// client has taken in the server's session tickets) and closes cleanly. Returns handshakes per
-/// second and how many resumed.
-pub(crate) async fn handshakes(
+/// Serves handshakes for `lib` until aborted: each connection exchanges one byte each way and
+/// closes cleanly.
+fn spawn_handshake_server(
     lib: Lib,
     configs: &Configs,
-    resuming: bool,
-    count: usize,
-    concurrency: usize,
-) -> (f64, usize) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    listener: TcpListener,
+) -> tokio::task::JoinHandle<()> {
     let server_config = configs.server.clone();
-    let server = tokio::spawn(async move {
+    tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 break;
@@ -80,36 +75,49 @@ pub(crate) async fn handshakes(
                 let _ = stream.shutdown().await;
             });
         }
-    });
+    })
+}
+
+/// Times `count` handshakes per library, one at a time, alternating between the libraries
+/// (so a burst of load on the shared machine hits both alike). Each handshake exchanges one
+/// byte each way (so the client takes in the server's session tickets) and closes cleanly.
+/// Returns, per library, handshakes per second as 1 / median time, and how many resumed.
+pub(crate) async fn handshakes<const N: usize>(
+    libs: [Lib; N],
+    configs: &Configs,
+    resuming: bool,
+    count: usize,
+) -> [(f64, usize); N] {
     let client = if resuming {
         configs.client_resuming.clone()
     } else {
         configs.client_full.clone()
     };
-    if resuming {
-        // One full handshake first, for the tickets.
-        one_exchange(lib, &client, addr).await;
+    let mut servers = Vec::new();
+    let mut addrs = Vec::new();
+    for lib in libs {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        addrs.push(listener.local_addr().expect("addr"));
+        servers.push(spawn_handshake_server(lib, configs, listener));
+        if resuming {
+            // One full handshake first, for the tickets.
+            one_exchange(lib, &client, addrs[addrs.len() - 1]).await;
+        }
     }
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (client, next) = (client.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut resumed = 0;
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
-                resumed += usize::from(one_exchange(lib, &client, addr).await);
-            }
-            resumed
-        }));
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(count));
+    let mut resumed = [0usize; N];
+    for i in 0..count {
+        // Rotate which library goes first.
+        for k in (0..N).map(|k| (k + i) % N) {
+            let start = Instant::now();
+            resumed[k] += usize::from(one_exchange(libs[k], &client, addrs[k]).await);
+            times[k].push(start.elapsed().as_secs_f64());
+        }
     }
-    let mut resumed = 0;
-    for w in workers {
-        resumed += w.await.expect("worker");
+    for server in servers {
+        server.abort();
     }
-    let elapsed = start.elapsed();
-    server.abort();
-    (count as f64 / elapsed.as_secs_f64(), resumed)
+    std::array::from_fn(|k| (1.0 / crate::common::median(times[k].clone()), resumed[k]))
 }
 
 /// One connection: handshake, one byte each way, clean close. Returns whether it resumed.

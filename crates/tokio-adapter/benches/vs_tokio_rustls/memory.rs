@@ -92,7 +92,7 @@ pub(crate) fn server_main(lib: Lib, connections: usize, dir: &Path) {
                     let acceptor = tlswire_tokio::TlsAcceptor::new(configs.server.clone());
                     spawn_idle(move || acceptor.accept(tcp), &established)
                 }
-                Lib::TokioRustls => {
+                Lib::TokioRustls | Lib::TokioRustlsWithTimeout => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(configs.server.clone());
                     spawn_idle(move || acceptor.accept(tcp), &established)
                 }
