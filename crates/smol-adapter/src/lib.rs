@@ -84,8 +84,10 @@
 //!
 //! # Known gaps
 //!
-//! 0-RTT: a server site with `max_early_data_size` accepts early data (delivered ahead of the
-//! rest, see `Session::received_early_data`); sending 0-RTT as a client is not in the core yet.
+//! 0-RTT: a server site with `SiteOptions::max_early_data_size` set accepts a resuming
+//! client's early data, which reads first like any other data
+//! ([`TlsStream::received_early_data`] tells; it is replayable, so use it only for idempotent
+//! requests). Sending 0-RTT as a client is not in the core yet.
 #![cfg_attr(not(test), warn(missing_docs))]
 
 mod conn;

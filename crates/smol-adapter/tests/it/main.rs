@@ -11,6 +11,7 @@ mod runtime;
 mod accept;
 mod examples;
 mod interop;
+mod server;
 mod streams;
 
 use std::sync::OnceLock;
