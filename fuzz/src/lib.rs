@@ -3,3 +3,4 @@
 
 pub mod core_entry;
 pub mod proxy_entry;
+pub mod ingest_entry;
