@@ -4,7 +4,9 @@
 //!
 //! `cargo bench -p tlswire-ffi --bench c_api_vs_fd` prints medians and the C/Rust ratios.
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does one small round as a smoke
-//! test.
+//! test. `BENCH_ONLY=c-handshake|rust-handshake|c-echo|rust-echo BENCH_N=n` does n operations of
+//! one kind (echo: 1 MiB each way per connection) after the warm-up, for instruction counts
+//! under `valgrind --tool=callgrind`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::ffi::CString;
@@ -23,7 +25,11 @@ const CHUNK: usize = 16 * 1024;
 
 /// A tlswire echo server: one blocking thread per connection.
 fn start_server(pki: &TestPki) -> u16 {
-    let config = pki.server_config();
+    // No session tickets: every handshake is a full one on both paths. (With tickets, whether a
+    // client resumes depends on whether it happened to read the ticket before closing.)
+    let mut config = (*pki.server_config()).clone();
+    config.send_tls13_tickets = 0;
+    let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -215,41 +221,64 @@ fn main() {
     c_client.handshake(port);
     rust_client.handshake(port);
 
-    let mut samples = [vec![], vec![], vec![], vec![]];
+    // One kind of work only, for instruction counting under callgrind (see docs/BENCHMARKS.md).
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        let n: usize = std::env::var("BENCH_N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10);
+        for _ in 0..n {
+            match only.as_str() {
+                "c-handshake" => c_client.handshake(port),
+                "rust-handshake" => rust_client.handshake(port),
+                "c-echo" => c_client.echo(port, 1 << 20),
+                "rust-echo" => rust_client.echo(port, 1 << 20),
+                other => panic!(
+                    "BENCH_ONLY={other}: use c-handshake, rust-handshake, c-echo or rust-echo"
+                ),
+            }
+        }
+        return;
+    }
+
+    // Per-operation times, finely interleaved in alternating order so both clients see the same
+    // machine conditions; medians ignore the operations another process preempted.
+    let mut samples: [Vec<f64>; 4] = Default::default();
     let echo_piece = echo_bytes / 8;
     for round in 0..rounds {
-        // Finely interleaved, in alternating order, so both clients see the same machine
-        // conditions: load from other processes drifts on a scale of seconds.
         let c_first = round % 2 == 0;
-        let mut time = [Duration::ZERO; 4];
+        let mut hs = [vec![], vec![]];
         for _ in 0..handshakes {
             for first in [true, false] {
                 let start = Instant::now();
                 if first == c_first {
                     c_client.handshake(port);
-                    time[0] += start.elapsed();
+                    hs[0].push(start.elapsed().as_secs_f64());
                 } else {
                     rust_client.handshake(port);
-                    time[1] += start.elapsed();
+                    hs[1].push(start.elapsed().as_secs_f64());
                 }
             }
         }
+        let mut echo = [vec![], vec![]];
         for _ in 0..8 {
             for first in [true, false] {
                 let start = Instant::now();
                 if first == c_first {
                     c_client.echo(port, echo_piece);
-                    time[2] += start.elapsed();
+                    echo[0].push(start.elapsed().as_secs_f64());
                 } else {
                     rust_client.echo(port, echo_piece);
-                    time[3] += start.elapsed();
+                    echo[1].push(start.elapsed().as_secs_f64());
                 }
             }
         }
-        samples[0].push(handshakes as f64 / time[0].as_secs_f64());
-        samples[1].push(handshakes as f64 / time[1].as_secs_f64());
-        samples[2].push(echo_bytes as f64 / time[2].as_secs_f64() / 1e6);
-        samples[3].push(echo_bytes as f64 / time[3].as_secs_f64() / 1e6);
+        let [hs_c, hs_rust] = hs;
+        let [echo_c, echo_rust] = echo;
+        samples[0].push(1.0 / median(hs_c));
+        samples[1].push(1.0 / median(hs_rust));
+        samples[2].push(echo_piece as f64 / median(echo_c) / 1e6);
+        samples[3].push(echo_piece as f64 / median(echo_rust) / 1e6);
     }
     let ratio = |c: &[f64], r: &[f64]| median(c.iter().zip(r).map(|(c, r)| c / r).collect());
     let [c_hs, rust_hs, c_tp, rust_tp] = samples;
@@ -261,19 +290,19 @@ fn main() {
     };
     let (hs_spread, tp_spread) = (spread(&c_hs, &rust_hs), spread(&c_tp, &rust_tp));
     println!(
-        "C API vs Rust fd adapter: medians of {rounds} interleaved rounds against one tlswire echo \
-         server; the ratio is the median of the per-round ratios"
+        "C API vs Rust fd adapter against one tlswire echo server: {rounds} rounds, each the \
+         median per-operation rate; ratio = median of the per-round ratios"
     );
     println!("| measure | C API | Rust fd adapter | C / Rust (median) | C / Rust (range) |");
     println!("|---|---|---|---|---|");
     println!(
-        "| handshakes/s ({handshakes} sequential, TLS 1.3, resumption on) | {:.0} | {:.0} | {hs_ratio:.3} | {hs_spread} |",
+        "| handshakes/s ({handshakes} sequential, TLS 1.3, full) | {:.0} | {:.0} | {hs_ratio:.3} | {hs_spread} |",
         median(c_hs),
         median(rust_hs)
     );
     println!(
-        "| echo MB/s ({} MiB each way per round, 16 KiB writes) | {:.0} | {:.0} | {tp_ratio:.3} | {tp_spread} |",
-        echo_bytes >> 20,
+        "| echo MB/s ({} MiB each way per connection, 16 KiB writes) | {:.0} | {:.0} | {tp_ratio:.3} | {tp_spread} |",
+        echo_piece >> 20,
         median(c_tp),
         median(rust_tp)
     );
