@@ -59,6 +59,32 @@
 //! close_notify — many do; the read then returns `Ok(0)` for both. A transport closed during
 //! the handshake is always an error.
 //!
+//! ```no_run
+//! # async fn run(config: std::sync::Arc<rustls::ClientConfig>) -> std::io::Result<()> {
+//! use smol::io::AsyncReadExt;
+//! use tlswire_smol::{EofPolicy, TlsConnector, UnexpectedEofError};
+//!
+//! // Strict (the default): a cut connection is an error you can tell apart.
+//! let tcp = smol::net::TcpStream::connect("127.0.0.1:4433").await?;
+//! let mut tls = TlsConnector::new(config.clone()).connect("localhost", tcp).await?;
+//! let mut body = Vec::new();
+//! match tls.read_to_end(&mut body).await {
+//!     Ok(_) => println!("complete: {} bytes", body.len()),
+//!     Err(e) if e.get_ref().is_some_and(|inner| inner.is::<UnexpectedEofError>()) => {
+//!         println!("truncated after {} bytes", body.len())
+//!     }
+//!     Err(e) => return Err(e),
+//! }
+//!
+//! // Lenient: for a protocol that frames its own messages (Redis, HTTP with Content-Length).
+//! let tcp = smol::net::TcpStream::connect("127.0.0.1:6380").await?;
+//! let redis = TlsConnector::new(config)
+//!     .with_eof_policy(EofPolicy::Lenient)
+//!     .connect("localhost", tcp)
+//!     .await?;
+//! # drop(redis); Ok(()) }
+//! ```
+//!
 //! `close` writes close_notify (waiting for room on the transport if the socket's send buffer
 //! is full: it is never dropped) and then closes the transport's write side. Reading can go on
 //! until the peer's own close_notify.
