@@ -120,7 +120,7 @@ fn run_c_tests(program: &Path, wrapper: &[&str], envs: &[(&str, &str)]) {
     let output = run(&mut cmd);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("0 failure(s)"), "{stdout}");
-    assert_eq!(stdout.matches("ok  ").count(), 9, "{stdout}");
+    assert_eq!(stdout.matches("ok  ").count(), 11, "{stdout}");
 }
 
 #[test]

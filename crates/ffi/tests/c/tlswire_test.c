@@ -335,6 +335,73 @@ static int test_sans_io_over_socketpair(void) {
     return 1;
 }
 
+/* A TCP connection to 127.0.0.1:port made by the caller, non-blocking; -1 on failure. */
+static int tcp_connect(uint16_t port) {
+    struct sockaddr_in addr;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        fcntl(fd, F_SETFL, O_NONBLOCK) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* openssl s_server -rev through a host poll() loop on pollfd/interest. */
+static int test_poll_loop_with_openssl(uint16_t port) {
+    const char *msg = "poll loop\n", *want = "pool llop\n";
+    tlswire_client_config *cfg = client_config(0);
+    tlswire_conn *conn = NULL;
+    char got[64];
+    size_t len = 0, w = 0;
+    int i;
+    CHECK(cfg);
+    CHECK(tlswire_connect(cfg, "127.0.0.1", port, &conn) == 1);
+    CHECK(tlswire_write(conn, (const uint8_t *)msg, strlen(msg), &w) == 1 && w == strlen(msg));
+    for (i = 0; i < 500 && len < strlen(want) && tlswire_isopen(conn); i++) {
+        poll_round(&conn, 1);
+        read_some(conn, got, &len, sizeof got);
+    }
+    CHECK(len == strlen(want) && memcmp(got, want, len) == 0);
+    CHECK(tlswire_close(conn) == 1);
+    tlswire_conn_free(conn);
+    tlswire_client_config_free(cfg);
+    return 1;
+}
+
+/* openssl s_server -rev through the sans-IO variant over the caller's own TCP socket. */
+static int test_sans_io_with_openssl(uint16_t port) {
+    const char *msg = "sans-IO\n", *want = "OI-snas\n";
+    tlswire_client_config *cfg = client_config(0);
+    tlswire_conn *conn = NULL;
+    char got[64];
+    size_t len = 0, w = 0;
+    int i, fd = tcp_connect(port);
+    CHECK(cfg && fd >= 0);
+    CHECK(tlswire_client_new(cfg, "localhost", &conn) == 1);
+    CHECK(tlswire_write(conn, (const uint8_t *)msg, strlen(msg), &w) == 1 && w == strlen(msg));
+    for (i = 0; i < 500 && len < strlen(want) && tlswire_isopen(conn); i++) {
+        struct pollfd p;
+        p.fd = fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        sans_io_round(conn, fd);
+        read_some(conn, got, &len, sizeof got);
+        poll(&p, 1, 20);
+    }
+    CHECK(len == strlen(want) && memcmp(got, want, len) == 0);
+    CHECK(tlswire_close(conn) == 1);
+    sans_io_round(conn, fd);
+    tlswire_conn_free(conn);
+    close(fd);
+    tlswire_client_config_free(cfg);
+    return 1;
+}
+
 /* A client over one end of a socketpair against a tlswire server on the other, driven until
  * the client is no longer open; returns the client's error code and copies its message. */
 static int client_outcome(const char *server_cert, char *message, size_t cap) {
@@ -504,6 +571,8 @@ int main(int argc, char **argv) {
     RUN(test_poll_loop_echo_with_tlswire_server());
     RUN(test_wait_echo_with_openssl(openssl_port));
     RUN(test_sans_io_over_socketpair());
+    RUN(test_poll_loop_with_openssl(openssl_port));
+    RUN(test_sans_io_with_openssl(openssl_port));
     RUN(test_bad_certificate_and_name_mismatch());
     RUN(test_peer_eof_during_handshake());
     RUN(test_close_notify_vs_abrupt_close());
