@@ -28,14 +28,16 @@
 //!
 //! # Why and when to flush
 //!
-//! A `TlsStream` writes like a `BufWriter` one TLS record (16 KiB) long: `write` encrypts and
-//! sends whole records at once, but a partial record waits, so that many small writes share
-//! one record instead of paying a header, a MAC and a syscall each. What is waiting goes out
-//! when you
+//! A `TlsStream` writes like a `BufWriter` one TLS record (16 KiB) long: once a record's worth
+//! is buffered, `write` encrypts it and hands it to the transport, but less than that waits, so
+//! that many small writes share one record instead of paying a header, a MAC and a syscall
+//! each. What is waiting goes out when you
 //! - call `flush` — do it whenever you are done writing for now and the peer should see it,
 //!   for example after a request and before waiting for its reply;
-//! - read: every read first sends everything pending (buffered plaintext, key-update replies,
-//!   alerts), so a request/response protocol that reads after writing works without `flush`;
+//! - read: every read first hands everything pending (buffered plaintext, key-update replies,
+//!   alerts) to the transport, as far as it takes it without waiting (a write half blocked on a
+//!   full socket sends it instead), so a request/response protocol that reads after writing
+//!   works without `flush`;
 //! - call `close`, which flushes before sending close_notify.
 //!
 //! `flush` returns once every byte is on the transport (and the transport flushed), so it is
