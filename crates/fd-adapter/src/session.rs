@@ -12,6 +12,9 @@ use crate::{poll_fd, Error, Interest};
 /// Bytes asked of the stream per read: one full TLS record with its header and tag.
 const READ_CHUNK: usize = 16 * 1024 + 256;
 
+/// Stream reads one `read` call makes at most while no plaintext arrives.
+const MAX_READ_ROUNDS: usize = 10_000;
+
 /// What one [`FdSession::pump`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Progress {
@@ -318,9 +321,10 @@ impl<S: Read + Write> Read for FdSession<S> {
         if buf.is_empty() {
             return Ok(0);
         }
-        // Bounded: each round either reads from the stream, which blocks or says WouldBlock,
-        // or finds the stream at its end.
-        loop {
+        // Each round reads from the stream (which blocks or says WouldBlock) or finds it at its
+        // end; only records without application data (handshake, tickets, key updates) make
+        // another round, and a peer cannot send unboundedly many of those to one read.
+        for _ in 0..MAX_READ_ROUNDS {
             if let Some(n) = self.read_buffered(buf) {
                 return Ok(n);
             }
@@ -342,6 +346,7 @@ impl<S: Read + Write> Read for FdSession<S> {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
         }
+        Err(io::ErrorKind::WouldBlock.into())
     }
 }
 

@@ -131,7 +131,6 @@ fn nonblocking_unix_pair_full_duplex_does_not_deadlock() {
 fn raw_fd_with_wait_and_interest() {
     let pki = TestPki::new();
     let (x, y) = UnixStream::pair().unwrap();
-    // SAFETY-free ownership transfer: the fd goes from one owner to the next.
     let raw = x.into_raw_fd();
     // SAFETY: `raw` was just released by `into_raw_fd` and is owned by nobody else.
     let x = unsafe { UnixStream::from_raw_fd(raw) };
