@@ -4,3 +4,4 @@
 pub mod core_entry;
 pub mod proxy_entry;
 pub mod ingest_entry;
+pub mod ffi_entry;
