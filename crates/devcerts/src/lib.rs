@@ -132,6 +132,9 @@ fn leaf(
 /// Makes a CA, a server certificate for `hosts` (DNS names or IP addresses) and a client
 /// certificate per name in `clients` (the name becomes the subject CN and a DNS SAN).
 pub fn generate(hosts: &[&str], clients: &[&str]) -> Result<DevCerts, DevCertError> {
+    for name in hosts.iter().chain(clients) {
+        check_name(name)?;
+    }
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca_params()?.self_signed(&ca_key)?;
     let ca = PemPair {
@@ -164,6 +167,36 @@ pub fn generate(hosts: &[&str], clients: &[&str]) -> Result<DevCerts, DevCertErr
         server,
         clients,
     })
+}
+
+/// rcgen accepts any string as a DNS name; a typo should fail here, not at the first handshake.
+fn check_name(name: &str) -> Result<(), DevCertError> {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let labels: Vec<&str> = name.split('.').collect();
+    let wildcard_ok = labels.first() == Some(&"*") && labels.len() > 1;
+    let valid = name.len() <= 253
+        && labels
+            .iter()
+            .enumerate()
+            .all(|(i, label)| (i == 0 && wildcard_ok) || label_ok(label));
+    if valid {
+        Ok(())
+    } else {
+        Err(DevCertError::Generate(format!(
+            "{name:?} is not a DNS name or an IP address"
+        )))
+    }
 }
 
 fn write(path: PathBuf, contents: &str) -> Result<PathBuf, DevCertError> {
