@@ -8,19 +8,9 @@ mod core_entry;
 
 use std::path::PathBuf;
 
-/// A known tlswire-core bug found by the fuzzer, reported to the lead and not yet fixed:
-/// after rustls reports a record-layer error, `engine::drain_alert` shows rustls the same
-/// unprocessed bytes again, rustls fails on them a second time and queues a second fatal alert,
-/// which trips rustls's `debug_assert!(!self.sent_fatal_alert)` (a panic in debug builds, two
-/// alerts on the wire in release builds). Almost every invalid input reaches it, so until it is
-/// fixed the corpus replay tolerates exactly this panic; `known_core_bug_regressions` below
-/// replays the minimal inputs strictly and is ignored until the fix lands.
-const KNOWN_CORE_BUG: &str = "!self.sent_fatal_alert";
-
-fn files_in(kind: &str, target: &str) -> Vec<PathBuf> {
+fn corpus_files(target: &str) -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz")
-        .join(kind)
+        .join("../../fuzz/corpus")
         .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read corpus {}: {e}", dir.display()))
@@ -32,41 +22,22 @@ fn files_in(kind: &str, target: &str) -> Vec<PathBuf> {
     files
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
-
 /// Runs `entry` on every file of `target`'s corpus; a panic names the file that caused it.
 fn replay(target: &str, entry: fn(&[u8])) {
-    replay_files(target, files_in("corpus", target), entry, true);
-}
-
-fn replay_files(target: &str, files: Vec<PathBuf>, entry: fn(&[u8]), tolerate_known: bool) {
-    for file in files {
+    for file in corpus_files(target) {
         let data = std::fs::read(&file).expect("corpus file");
         if let Err(payload) = std::panic::catch_unwind(|| entry(&data)) {
-            let message = panic_message(payload.as_ref());
-            if tolerate_known && message.contains(KNOWN_CORE_BUG) {
-                eprintln!("{target}: {} hits the known core bug", file.display());
-                continue;
-            }
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
             panic!(
                 "{target}: {} crashes the entry point: {message}",
                 file.display()
             );
         }
     }
-}
-
-#[test]
-#[ignore = "tlswire-core bug (double fatal alert in engine::drain_alert), reported; un-ignore once fixed"]
-fn known_core_bug_regressions() {
-    let files = files_in("regressions", "server_fresh");
-    replay_files("server_fresh", files, core_entry::server_fresh, false);
 }
 
 #[test]
