@@ -20,6 +20,7 @@ on_both_runtimes!(
     handshake_times_out_against_a_silent_peer,
     close_notify_waits_for_a_full_send_buffer,
     split_halves_do_not_wake_each_other_in_a_loop,
+    a_read_that_fails_sends_the_alert,
 );
 
 /// Serves one connection: echoes everything until the client's close_notify, then closes.
@@ -346,4 +347,41 @@ async fn split_halves_do_not_wake_each_other_in_a_loop<R: Runtime>() {
     assert!(reader_polls <= 200, "reader polled {reader_polls} times");
     assert!(writer_polls <= 5_000, "writer polled {writer_polls} times");
     eprintln!("reader polls: {reader_polls}, writer polls: {writer_polls}");
+}
+
+/// The client corrupts the stream; the server's read fails and, without any write of its own,
+/// sends the alert that tells the client why.
+async fn a_read_that_fails_sends_the_alert<R: Runtime>() {
+    let (listener, addr) = R::listen().await;
+    let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
+    let server = R::spawn(async move {
+        let mut tls = acceptor().accept(R::accept(&listener).await).await.unwrap();
+        let mut buf = [0u8; 64];
+        let err = tls.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+        // No further call on the stream: only the failed read can have sent the alert.
+        let _ = done_rx.recv().await;
+        drop(tls);
+    });
+    let mut tls = connector()
+        .connect("localhost", R::connect(addr).await)
+        .await
+        .unwrap();
+    // An application-data record whose authentication tag cannot verify.
+    let mut forged = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+    forged.extend_from_slice(&[0x55; 0x20]);
+    tls.get_mut().write_all(&forged).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = async { Some(tls.read(&mut buf).await) };
+    let give_up = async {
+        async_io::Timer::after(Duration::from_secs(20)).await;
+        None
+    };
+    let err = smol::future::or(read, give_up)
+        .await
+        .expect("no alert arrived: the failed read did not send it")
+        .unwrap_err();
+    assert!(err.to_string().contains("alert"), "{err}");
+    done_tx.send(()).await.unwrap();
+    server.await;
 }
