@@ -151,7 +151,7 @@ pub async fn drive<F>(
     }
     control.stop();
     // The last partial second goes into the timeline too.
-    stats.tick();
+    stats.finish_timeline();
     if show {
         eprintln!();
     }

@@ -239,6 +239,15 @@ impl Stats {
         sample
     }
 
+    /// Closes the last, partial interval at the end of a run, unless it is too short for its
+    /// rate to mean anything (its operations still count in the totals).
+    pub fn finish_timeline(&self) {
+        let since = self.lock().last_tick.elapsed();
+        if since >= Duration::from_millis(250) {
+            self.tick();
+        }
+    }
+
     /// The totals so far.
     pub fn totals(&self) -> Totals {
         let shared = self.lock();

@@ -53,7 +53,7 @@ pub async fn run(common: &Common, options: &RedisOptions) -> Report {
                         pipeline,
                         options.value_size,
                         options.keyspace,
-                        0x9e37_79b9_7f4a_7c15 ^ (worker as u64 + 1),
+                        spread_seed(worker as u64),
                     );
                     let mut replies = ReplyBuffer::new();
                     // Every client connects before the clock starts, as in redis-benchmark:
@@ -142,6 +142,15 @@ pub async fn run(common: &Common, options: &RedisOptions) -> Report {
         }
     }
     common.report("redis", interrupted, phases)
+}
+
+/// splitmix64: well-spread generator seeds from consecutive worker numbers, so clients do not
+/// walk correlated key sequences.
+fn spread_seed(worker: u64) -> u64 {
+    let mut z = worker.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Received bytes not yet parsed, in one reused allocation (no zeroing per read).
