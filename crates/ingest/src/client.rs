@@ -211,7 +211,17 @@ pub async fn send(options: &SendOptions, input: &[u8]) -> Result<SendReport, Ing
         .await
         .map_err(|e| IngestError::io(format!("TLS handshake with {}", options.addr), e))?;
     let (reader, mut writer) = tls.into_split();
-    let failed = |e| IngestError::io(format!("sending to {}", options.addr), e);
+    // In TLS 1.3 a server that refuses our certificate says so after the handshake, so the
+    // refusal shows up as a failed write or read.
+    let failed = |e| {
+        IngestError::io(
+            format!(
+                "sending to {} (if this is the first write, the server may have refused this client's certificate)",
+                options.addr
+            ),
+            e,
+        )
+    };
     writer.write_all(&out).await.map_err(failed)?;
     writer.flush().await.map_err(failed)?;
     if options.wait_for_acks {

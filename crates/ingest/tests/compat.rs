@@ -155,7 +155,9 @@ async fn bad_payloads_are_rejected_and_the_connection_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_store_round_trips_through_send_and_dump() {
     let setup = old_setup("ingest-embedded", 1, 1);
-    let config = setup.config(ConfigFile::default());
+    let admin = tlswire_testkit::free_port();
+    let mut config = setup.config(ConfigFile::default());
+    config.admin = Some(format!("127.0.0.1:{admin}"));
     let daemon = start_daemon(config).await;
     let options = tlswire_ingest::SendOptions {
         addr: daemon.addr.to_string(),
@@ -172,6 +174,26 @@ async fn embedded_store_round_trips_through_send_and_dump() {
         daemon.stored() == 3
     })
     .await;
+    let metrics = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut http = std::net::TcpStream::connect(("127.0.0.1", admin)).unwrap();
+        http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        http.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    assert!(
+        metrics.contains("\ntlswire_ingest_payloads_stored_total 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\ntlswire_ingest_connections_total 1\n"),
+        "{metrics}"
+    );
     daemon.stop().await;
     let dump = tlswire_ingest::dump(&setup.dir.join("store.redb")).unwrap();
     assert_eq!(
