@@ -192,13 +192,25 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
 
     /// Calls a write-side operation of the transport with a waker that wakes whichever side
     /// (reader or writer) is waiting, so neither overwrites the other's registration.
+    ///
+    /// While nobody waits, the caller's own waker is given (no fan-out is made); if the
+    /// transport then says Pending, that waker is recorded, so the other side, should it come
+    /// to wait too, registers a fan-out that wakes both.
     fn with_write_waker<T>(
         &mut self,
         role: Role,
-        cx: &Context<'_>,
+        cx: &mut Context<'_>,
         op: impl FnOnce(Pin<&mut IO>, &mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
-        let wakers = self.wakers.get_or_insert_with(Arc::default);
+        let Some(wakers) = &self.wakers else {
+            let result = op(Pin::new(&mut self.io), cx);
+            if result.is_pending() {
+                let wakers = Arc::<WriteWakers>::default();
+                wakers.register(role, cx.waker());
+                self.wakers = Some(wakers);
+            }
+            return result;
+        };
         wakers.register(role, cx.waker());
         let fanout = Waker::from(wakers.clone());
         let result = op(Pin::new(&mut self.io), &mut Context::from_waker(&fanout));
