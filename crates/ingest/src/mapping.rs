@@ -116,13 +116,13 @@ impl fmt::Display for Rejected {
     }
 }
 
-fn scalar_text(value: &Value) -> Option<String> {
+fn scalar_text(value: Value) -> Result<String, Value> {
     match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null => Some("null".to_owned()),
-        Value::Array(_) | Value::Object(_) => None,
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null => Ok("null".to_owned()),
+        other => Err(other),
     }
 }
 
@@ -147,16 +147,19 @@ pub fn map_payload(bytes: &[u8], ops: &mut Vec<Op>) -> Result<(), Rejected> {
     };
     let start = ops.len();
     for (key, value) in dict {
-        if let Some(text) = scalar_text(&value) {
-            ops.push(Op::Set { key, value: text });
-            continue;
-        }
+        let value = match scalar_text(value) {
+            Ok(text) => {
+                ops.push(Op::Set { key, value: text });
+                continue;
+            }
+            Err(value) => value,
+        };
         let Value::Object(fields) = value else {
             ops.truncate(start);
             return Err(Rejected::ArrayValue { key });
         };
         for (field, value) in fields {
-            let Some(text) = scalar_text(&value) else {
+            let Ok(text) = scalar_text(value) else {
                 ops.truncate(start);
                 return Err(Rejected::TooDeep { key, field });
             };

@@ -13,6 +13,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> RedisStream for T {}
 /// One reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Reply {
+    /// `+OK`, the answer to every SET (kept apart to save an allocation per write).
+    Ok,
     Simple(String),
     Error(String),
     Integer(i64),
@@ -32,15 +34,30 @@ impl Reply {
 /// Appends `args` as one RESP command.
 pub(crate) fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
     out.push(b'*');
-    out.extend_from_slice(args.len().to_string().as_bytes());
+    push_decimal(out, args.len());
     out.extend_from_slice(b"\r\n");
     for arg in args {
         out.push(b'$');
-        out.extend_from_slice(arg.len().to_string().as_bytes());
+        push_decimal(out, arg.len());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// Appends `n` in decimal without allocating (this runs for every argument of every write).
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 fn protocol_error(what: &str) -> io::Error {
@@ -76,6 +93,7 @@ pub(crate) fn parse(buf: &[u8], depth: usize) -> io::Result<Option<(Reply, usize
     let mut used = 1 + head_len;
     let text = || String::from_utf8_lossy(head).into_owned();
     let reply = match kind {
+        b'+' if head == b"OK" => Reply::Ok,
         b'+' => Reply::Simple(text()),
         b'-' => Reply::Error(text()),
         b':' => Reply::Integer(number(head)?),
@@ -224,5 +242,10 @@ mod tests {
         let mut out = Vec::new();
         encode(&mut out, &[b"SET", b"k", b"v v"]);
         assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv v\r\n");
+        out.clear();
+        let long = vec![b'x'; 1234567];
+        encode(&mut out, &[&long, b""]);
+        assert!(out.starts_with(b"*2\r\n$1234567\r\nxx"));
+        assert!(out.ends_with(b"\r\n$0\r\n\r\n"));
     }
 }
