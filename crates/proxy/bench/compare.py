@@ -143,7 +143,7 @@ routers:
     ha_cfg = os.path.join(work, "haproxy.cfg")
     with open(ha_cfg, "w") as f:
         f.write(f"""global
-  maxconn 40000
+  maxconn 4000
   nbthread 2
 defaults
   mode tcp

@@ -180,7 +180,9 @@ impl Listener {
                             .await
                             .map_err(|_| cause::HANDSHAKE_TIMEOUT)?
                             .map_err(|_| cause::HANDSHAKE)?;
-                        let mut conn = TlsConn::new(tcp, *session);
+                        // Boxed at once: a stream held inline would stay part of this
+                        // connection's future, whose size is that of its largest state.
+                        let mut conn = Box::new(TlsConn::new(tcp, *session));
                         let info = tokio::time::timeout_at(deadline, conn.handshake())
                             .await
                             .map_err(|_| cause::HANDSHAKE_TIMEOUT)?
@@ -197,7 +199,7 @@ impl Listener {
                                 return Err(cause::ACL);
                             }
                         }
-                        (Box::new(conn), Some(info))
+                        (conn, Some(info))
                     }
                 }
             }
@@ -226,7 +228,7 @@ impl Listener {
                     cause::UPSTREAM_TLS
                 })?;
                 session.handle_timeout(Instant::now());
-                let mut conn = TlsConn::new(upstream_tcp, session);
+                let mut conn = Box::new(TlsConn::new(upstream_tcp, session));
                 tokio::time::timeout(upstream.connect_timeout, conn.handshake())
                     .await
                     .map_err(|_| cause::UPSTREAM_TLS)?
@@ -234,7 +236,7 @@ impl Listener {
                         tracing::warn!(upstream = %endpoint.addr(), "upstream TLS handshake failed: {e}");
                         cause::UPSTREAM_TLS
                     })?;
-                Box::new(conn)
+                conn
             }
         };
         relay(client, upstream_stream, self.idle_timeout, &self.metrics).await
@@ -257,7 +259,9 @@ async fn read_decision(
     peer: SocketAddr,
 ) -> Result<Decision, &'static str> {
     let mut accept = Accept::new(tls.policy.clone());
-    let mut buf = [0u8; 4096];
+    // On the heap and freed after the hello: a stack array would stay in the connection's
+    // future for its whole life.
+    let mut buf = vec![0u8; 4096];
     loop {
         let n = tcp.read(&mut buf).await.map_err(|_| cause::HANDSHAKE)?;
         if n == 0 {
