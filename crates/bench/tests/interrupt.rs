@@ -48,6 +48,9 @@ async fn ctrl_c_ends_the_run_with_a_partial_summary() {
         display: Display { progress: false },
         settings: BTreeMap::new(),
     };
+    // Installed first, so a SIGINT that arrives before the run listens cannot kill the test
+    // process (tokio keeps its handler for the process once installed).
+    let _guard = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).unwrap();
     let started = Instant::now();
     let run = tokio::spawn(async move {
         modes::latency::run(
