@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use crate::stats::Totals;
 
+/// The unit of `hold` runs, whose chart shows open connections rather than a rate.
+pub(crate) const HELD: &str = "connection";
+
 /// A finished (or interrupted) run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -158,6 +161,8 @@ impl Report {
                 .map(|s| {
                     let rate = if phase.unit.ends_with("bytes") {
                         s.mb_per_s
+                    } else if phase.unit == HELD {
+                        s.open as f64
                     } else {
                         s.rate
                     };
@@ -197,6 +202,8 @@ impl Report {
         );
         let rate_label = if self.phases.iter().all(|p| p.unit.ends_with("bytes")) {
             "MB/s"
+        } else if self.phases.iter().all(|p| p.unit == HELD) {
+            "connections open"
         } else {
             "operations/s"
         };

@@ -32,7 +32,7 @@ pub async fn run(common: &Common, options: &HoldOptions) -> Report {
     let ramp = options.ramp_per_sec.max(0.001);
     let (phase, interrupted) = run_phase(
         "hold",
-        "connection",
+        crate::report::HELD,
         common.limits,
         common.display,
         options.connections,
