@@ -243,17 +243,17 @@ def hold(args, ca, port, pid):
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    ramp = 1500
-    secs = args.hold // ramp + 8
+    ramp = 1000
+    secs = args.hold // ramp + 12
     try:
         phase, errors = bench("hold", port, ca, ["-c", str(args.hold), "--ramp", str(ramp)], secs)
     finally:
         done.set()
         sampler.join()
-    established = phase.get("ops", 0)
+    established = phase.get("counters", {}).get("established", phase.get("ops", 0))
     per_conn = (peak[0] - idle) * 1024 / max(established, 1)
     print(f"\nhold: {established} of {args.hold} TLS connections held through tlswire proxy "
-          f"(errors {errors}, counters {phase.get('counters', {})}); proxy RSS {idle} KiB idle, "
+          f"(errors {phase.get('errors', {})}, counters {phase.get('counters', {})}); proxy RSS {idle} KiB idle, "
           f"{peak[0]} KiB peak: {per_conn / 1024:.1f} KiB per proxied connection "
           "(client side + upstream side)")
 
