@@ -1,6 +1,6 @@
 //! The built `tlswire proxy` binary with the linkerd-tcp-shaped example configuration: it
-//! starts, resolves through namerd's HTTP interface, proxies plaintext and TLS, and drains on
-//! SIGTERM.
+//! starts, resolves through namerd's HTTP interface, proxies plaintext and TLS, reloads on
+//! SIGHUP and drains on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -80,7 +80,7 @@ fn read_line(stream: &mut impl BufRead) -> String {
 }
 
 #[test]
-fn linkerd_tcp_example_config_starts_proxies_and_drains_on_sigterm() {
+fn linkerd_tcp_example_config_starts_proxies_reloads_on_sighup_and_drains_on_sigterm() {
     let openssl = require_program("openssl");
     let dir = temp_dir("proxy-example");
     let pki = TestPki::new();
@@ -159,6 +159,25 @@ fn linkerd_tcp_example_config_starts_proxies_and_drains_on_sigterm() {
         metrics.contains("tlswire_proxy_handshake_seconds_count 1"),
         "{metrics}"
     );
+
+    // SIGHUP reloads every certificate and key file.
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -HUP {}", child.0.id()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !http_get(admin_addr, "/metrics")
+        .1
+        .contains("tlswire_proxy_reloads_total{kind=\"identity\",result=\"ok\"} 1")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload the identity"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // SIGTERM drains: the live plaintext connection keeps working until it ends.
     // The shell's built-in `kill`, so no extra package is needed.
