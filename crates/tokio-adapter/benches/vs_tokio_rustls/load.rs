@@ -8,43 +8,78 @@ use tokio::net::TcpListener;
 
 use crate::common::{accept, connect, Configs, Lib};
 
-/// Sends `total` bytes from a client to a server over one connection; returns bytes per second,
-/// timed from the first byte written to the last byte read.
-pub(crate) async fn bulk(lib: Lib, configs: &Configs, total: u64) -> f64 {
-    const CHUNK: usize = 256 * 1024;
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server_config = configs.server.clone();
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        let mut stream = accept(lib, &server_config, tcp)
-            .await
-            .expect("server handshake");
-        let mut buf = vec![0u8; CHUNK];
-        let mut received = 0u64;
-        loop {
-            let n = stream.read(&mut buf).await.expect("server read");
-            if n == 0 {
-                break;
+/// Bytes per write and per read in the bulk measurement.
+const CHUNK: usize = 256 * 1024;
+
+/// Sends `total` bytes client → server over one connection per library, in `slices` slices;
+/// the libraries take turns slice by slice (so a burst of load on the shared machine hits
+/// them alike), and each slice is timed from its first write to the server's acknowledgement
+/// that it read the slice's last byte. Returns, per library, bytes per second over the median
+/// slice.
+pub(crate) async fn bulk<const N: usize>(
+    libs: [Lib; N],
+    configs: &Configs,
+    total: u64,
+    slices: u64,
+) -> [f64; N] {
+    let slice = (total / slices).max(CHUNK as u64) / CHUNK as u64 * CHUNK as u64;
+    let mut clients = Vec::new();
+    let mut servers = Vec::new();
+    for lib in libs {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server_config = configs.server.clone();
+        servers.push(tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut stream = accept(lib, &server_config, tcp)
+                .await
+                .expect("server handshake");
+            let mut buf = vec![0u8; CHUNK];
+            let mut in_slice = 0u64;
+            let mut received = 0u64;
+            loop {
+                let n = stream.read(&mut buf).await.expect("server read");
+                if n == 0 {
+                    break;
+                }
+                received += n as u64;
+                in_slice += n as u64;
+                if in_slice >= slice {
+                    in_slice -= slice;
+                    stream.write_all(b"k").await.expect("ack");
+                    stream.flush().await.expect("ack flush");
+                }
             }
-            received += n as u64;
-        }
-        (received, Instant::now())
-    });
-    let (mut stream, _) = connect(lib, &configs.client_full, addr)
-        .await
-        .expect("client handshake");
-    let chunk = vec![0x5au8; CHUNK];
-    let start = Instant::now();
-    let mut sent = 0u64;
-    while sent < total {
-        stream.write_all(&chunk).await.expect("client write");
-        sent += CHUNK as u64;
+            received
+        }));
+        let (stream, _) = connect(lib, &configs.client_full, addr)
+            .await
+            .expect("client handshake");
+        clients.push(stream);
     }
-    stream.shutdown().await.expect("client shutdown");
-    let (received, end) = server.await.expect("server task");
-    assert_eq!(received, sent, "{}: bytes lost", lib.name());
-    received as f64 / end.duration_since(start).as_secs_f64()
+    let chunk = vec![0x5au8; CHUNK];
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
+    for i in 0..slices as usize {
+        for k in (0..N).map(|k| (k + i) % N) {
+            let stream = &mut clients[k];
+            let start = Instant::now();
+            for _ in 0..slice / CHUNK as u64 {
+                stream.write_all(&chunk).await.expect("client write");
+            }
+            stream.flush().await.expect("client flush");
+            let mut ack = [0u8; 1];
+            stream.read_exact(&mut ack).await.expect("ack read");
+            times[k].push(start.elapsed().as_secs_f64());
+        }
+    }
+    for stream in &mut clients {
+        stream.shutdown().await.expect("client shutdown");
+    }
+    for (k, server) in servers.into_iter().enumerate() {
+        let received = server.await.expect("server task");
+        assert_eq!(received, slice * slices, "{}: bytes lost", libs[k].name());
+    }
+    std::array::from_fn(|k| slice as f64 / crate::common::median(times[k].clone()))
 }
 
 /// Serves handshakes for `lib` until aborted: each connection exchanges one byte each way and
