@@ -189,6 +189,7 @@ key = {key}
         ("throughput 1 conn (MB/s)", "throughput", "sink", ["-c", "1"], "mb_per_s", True),
         ("throughput 100 conns (MB/s)", "throughput", "sink", ["-c", "100"], "mb_per_s", True),
         ("p99 64 B round trip (ms)", "latency", "echo", ["-c", "1", "--size", "64"], "p99", False),
+        ("p50 64 B round trip (ms)", "latency", "echo", ["-c", "1", "--size", "64"], "p50", False),
     ]
     results = {}
     for label, mode, backend, extra, field, _ in tests:
@@ -196,7 +197,7 @@ key = {key}
             for name in ports:
                 port = ports[name][0] if backend == "echo" else ports[name][1]
                 phase, errors = bench(mode, port, ca, extra, args.secs)
-                value = phase["latency_ms"]["p99"] if field == "p99" else phase[field]
+                value = phase["latency_ms"][field] if field in ("p50", "p99") else phase[field]
                 results.setdefault((label, name), []).append(value)
                 if errors:
                     print(f"  {label} via {name}: {errors} errors", file=sys.stderr)
