@@ -7,7 +7,7 @@ use rustls::client::ResolvesClientCert;
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, SignatureScheme};
 
-use crate::verify::{NoServerVerification, PinnedServerVerifier};
+use crate::verify::{DangerousAcceptAnyServer, PinnedServerVerifier};
 use crate::{provider, ConfigError, PinnedCerts, TlsVersions};
 
 /// How a client decides to trust the server's certificate.
@@ -118,7 +118,7 @@ impl ClientOptions {
             }
             ServerTrust::DangerousAcceptAnyCertificate => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoServerVerification::new())),
+                .with_custom_certificate_verifier(Arc::new(DangerousAcceptAnyServer::new())),
             ServerTrust::Platform => builder
                 .dangerous()
                 .with_custom_certificate_verifier(platform_verifier(provider)?),

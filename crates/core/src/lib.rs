@@ -115,7 +115,9 @@ pub use pem::{
 pub use policy::{AcceptPolicy, SniPolicy};
 pub use server::{ClientAuth, ReloadableIdentity, Site, SiteOptions};
 pub use session::Session;
-pub use verify::PinnedCerts;
+pub use verify::{
+    DangerousAcceptAnyServer, PinnedCerts, PinnedClientVerifier, PinnedServerVerifier,
+};
 
 /// The rustls types this crate's API speaks in.
 pub use rustls;

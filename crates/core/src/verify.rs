@@ -74,19 +74,50 @@ fn not_pinned(side: &'static str) -> rustls::Error {
     )))))
 }
 
+/// The three signature methods every verifier here shares: a pin or a skipped chain check still
+/// requires the peer to prove it holds the certificate's key.
+macro_rules! check_handshake_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algorithms.supported_schemes()
+        }
+    };
+}
+
 fn algorithms() -> WebPkiSupportedAlgorithms {
     provider().signature_verification_algorithms
 }
 
-/// Accepts a client only if its end-entity certificate is pinned.
+/// Accepts a client only if its end-entity certificate is pinned; what
+/// [`ClientAuth::Pinned`](crate::ClientAuth::Pinned) installs. Public for products that build
+/// their own rustls configurations.
 #[derive(Debug)]
-pub(crate) struct PinnedClientVerifier {
+pub struct PinnedClientVerifier {
     pins: PinnedCerts,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl PinnedClientVerifier {
-    pub(crate) fn new(pins: PinnedCerts) -> Self {
+    /// Accepts exactly the certificates in `pins`.
+    pub fn new(pins: PinnedCerts) -> Self {
         Self {
             pins,
             algorithms: algorithms(),
@@ -112,39 +143,21 @@ impl ClientCertVerifier for PinnedClientVerifier {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
+    check_handshake_signatures!();
 }
 
 /// Accepts a server only if its end-entity certificate is pinned; the name is not checked,
-/// since the pin already names exactly one certificate.
+/// since the pin already names exactly one certificate. What
+/// [`ServerTrust::Pinned`](crate::ServerTrust::Pinned) installs.
 #[derive(Debug)]
-pub(crate) struct PinnedServerVerifier {
+pub struct PinnedServerVerifier {
     pins: PinnedCerts,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl PinnedServerVerifier {
-    pub(crate) fn new(pins: PinnedCerts) -> Self {
+    /// Accepts exactly the certificates in `pins`.
+    pub fn new(pins: PinnedCerts) -> Self {
         Self {
             pins,
             algorithms: algorithms(),
@@ -168,44 +181,28 @@ impl ServerCertVerifier for PinnedServerVerifier {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
+    check_handshake_signatures!();
 }
 
-/// Accepts any server certificate. Only for tests against throwaway servers.
+/// Accepts any server certificate (handshake signatures are still checked). Only for tests and
+/// load generation against throwaway servers: it gives no security at all. What
+/// [`ServerTrust::DangerousAcceptAnyCertificate`](crate::ServerTrust::DangerousAcceptAnyCertificate)
+/// installs.
 #[derive(Debug)]
-pub(crate) struct NoServerVerification {
+pub struct DangerousAcceptAnyServer {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl NoServerVerification {
-    pub(crate) fn new() -> Self {
+impl DangerousAcceptAnyServer {
+    /// Accepts every server certificate.
+    pub fn new() -> Self {
         Self {
             algorithms: algorithms(),
         }
     }
 }
 
-impl ServerCertVerifier for NoServerVerification {
+impl ServerCertVerifier for DangerousAcceptAnyServer {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -217,25 +214,11 @@ impl ServerCertVerifier for NoServerVerification {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
+    check_handshake_signatures!();
+}
 
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+impl Default for DangerousAcceptAnyServer {
+    fn default() -> Self {
+        Self::new()
     }
 }
