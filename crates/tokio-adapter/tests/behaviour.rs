@@ -109,13 +109,7 @@ async fn key_update_is_sent_by_a_read_without_any_write() {
 
 /// A corrupt record makes the reading side fail; the alert telling the peer why is sent by
 /// that read, not held until a write that will never come.
-///
-/// Ignored until the core is fixed: on a record that fails to decrypt, `Session::fail` →
-/// `engine::drain_alert` shows rustls the same bad bytes again, rustls tries to send a second
-/// fatal alert and trips its `debug_assert!(!self.sent_fatal_alert)` (a panic in debug
-/// builds; in release two alerts go out). Run with `--ignored` to reproduce.
 #[tokio::test]
-#[ignore = "tlswire-core panics (debug_assert in rustls) re-processing a record that failed to decrypt"]
 async fn alert_from_a_failed_read_reaches_the_peer() {
     let pki = TestPki::new();
     let (listener, addr) = common::listener().await;
