@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use tlswire_core::rustls::{ClientConfig, ServerConfig};
 use tlswire_core::{
     certified_key, certs_from_pem, private_key_from_pem, roots_from_pem, sniff, Accept,
-    AcceptPolicy, ClientAuth, ClientOptions, Decision, Event, RejectReason, ReloadableIdentity,
-    ServerTrust, Session, Site, SiteOptions, SniPolicy, TlsVersions,
+    AcceptPolicy, ClientAuth, ClientOptions, Decision, Event, ReloadableIdentity, ServerTrust,
+    Session, Site, SiteOptions, SniPolicy, TlsVersions,
 };
 
 /// The fixed test PKI: a CA, a server certificate for `localhost`, `127.0.0.1` and
@@ -295,16 +295,13 @@ pub fn accept(data: &[u8]) {
                 return;
             }
             Err(rejection) => {
-                // Accept's own refusals carry an alert. A refusal by rustls carries whatever
-                // rustls queued, which is nothing for some errors (reported to the core:
-                // "incompatible signing key" yields an empty `alert`).
-                if !matches!(rejection.reason, RejectReason::Handshake(_)) {
-                    assert!(
-                        !rejection.alert.is_empty(),
-                        "rejection without an alert: {:?}",
-                        rejection.reason
-                    );
-                }
+                // Every refusal carries an alert, including those rustls queued none for
+                // (regression: fuzz/corpus/accept/empty_alert_incompatible_signing_key).
+                assert!(
+                    !rejection.alert.is_empty(),
+                    "rejection without an alert: {:?}",
+                    rejection.reason
+                );
                 let _ = rejection.to_string();
                 return;
             }

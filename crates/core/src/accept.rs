@@ -216,6 +216,11 @@ impl Accept {
                 Err(e) => {
                     let mut alert = Vec::new();
                     let _ = session.poll_transmit(&mut alert);
+                    if alert.is_empty() {
+                        // Some refusals (an unusable signing key, say) queue no alert in
+                        // rustls; the peer still deserves one.
+                        alert = alert_record(alert::HANDSHAKE_FAILURE);
+                    }
                     return Err(Rejection {
                         reason: RejectReason::Handshake(e),
                         alert,
