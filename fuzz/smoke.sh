@@ -23,7 +23,8 @@ cargo fuzz build "${flags[@]}"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 failed=()
-for target in $(cargo fuzz list); do
+targets=$(cargo fuzz list)
+for target in $targets; do
     mkdir -p "$scratch/$target"
     echo "== $target: ${seconds}s"
     if ! cargo fuzz run "${flags[@]}" "$target" "$scratch/$target" "fuzz/corpus/$target" -- \
@@ -34,8 +35,11 @@ for target in $(cargo fuzz list); do
     fi
     grep -E '^#[0-9]+\s+DONE' "$scratch/$target.log" || tail -n 3 "$scratch/$target.log"
 done
+total=$(wc -w <<<"$targets")
 if ((${#failed[@]})); then
     echo "fuzz/smoke.sh: crashes in: ${failed[*]} (inputs under fuzz/artifacts/)"
+    echo "smoke: $((total - ${#failed[@]})) passed, ${#failed[@]} failed"
     exit 1
 fi
 echo "fuzz/smoke.sh: all targets ran clean"
+echo "smoke: $total passed, 0 failed"
