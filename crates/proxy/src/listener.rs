@@ -107,6 +107,10 @@ impl Listener {
         mut shutdown: watch::Receiver<bool>,
         force: watch::Receiver<bool>,
     ) {
+        // Out of descriptors, accept fails about 50 times a second: log the first failure,
+        // then at most one line a second saying how many were not logged.
+        let mut last_accept_warning: Option<tokio::time::Instant> = None;
+        let mut unlogged_accept_failures = 0u64;
         loop {
             let accepted = tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => break,
@@ -116,7 +120,18 @@ impl Listener {
                 Ok(pair) => pair,
                 Err(e) => {
                     // Usually out of descriptors; pausing lets connections finish.
-                    tracing::warn!(listener = %self.label, "accept failed: {e}");
+                    let now = tokio::time::Instant::now();
+                    if last_accept_warning.is_none_or(|t| now - t >= Duration::from_secs(1)) {
+                        tracing::warn!(
+                            listener = %self.label,
+                            unlogged = unlogged_accept_failures,
+                            "accept failed: {e}"
+                        );
+                        last_accept_warning = Some(now);
+                        unlogged_accept_failures = 0;
+                    } else {
+                        unlogged_accept_failures += 1;
+                    }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 }
