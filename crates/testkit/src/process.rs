@@ -18,13 +18,25 @@ pub fn require_program(program: &str) -> PathBuf {
     panic!("`{program}` is not installed; run scripts/test, which installs the test prerequisites");
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, and that this process has not handed out before.
+///
+/// The kernel may give a just-released port to the next `bind(0)`; two tests running in
+/// parallel would then start their peers on the same port, and one would talk to the other's
+/// server. Remembering every port handed out rules that out within a test binary.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// Waits until something accepts connections on `addr`.
