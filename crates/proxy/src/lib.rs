@@ -40,7 +40,6 @@ pub mod balancer;
 pub mod config;
 mod legacy;
 pub mod metrics;
-pub mod tls_io;
 
 pub use config::{Config, ConfigFileError};
 pub mod acl;

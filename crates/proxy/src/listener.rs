@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tlswire_core::{Accept, Decision, PeerInfo, Session};
+use tlswire_core::{Accept, Decision, PeerInfo};
+use tlswire_tokio::{EofPolicy, Handshake};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -18,7 +19,6 @@ use crate::balancer::{Balancer, Endpoint};
 use crate::config::ProxyProtocolVersion;
 use crate::metrics::{cause, Metrics};
 use crate::relay::Relay;
-use crate::tls_io::TlsConn;
 use crate::tls_setup::{ListenerTls, UpstreamTls};
 
 /// A byte stream of either kind, boxed so plaintext, TLS and replayed streams relay alike.
@@ -195,17 +195,21 @@ impl Listener {
                             .await
                             .map_err(|_| cause::HANDSHAKE_TIMEOUT)?
                             .map_err(|_| cause::HANDSHAKE)?;
-                        // Boxed at once: a stream held inline would stay part of this
-                        // connection's future, whose size is that of its largest state.
-                        let mut conn = Box::new(TlsConn::new(tcp, *session));
-                        let info = tokio::time::timeout_at(deadline, conn.handshake())
+                        // Boxed: a handshake or stream held inline would stay part of this
+                        // connection's future, whose size is that of its largest state. A
+                        // proxy relays what it got and lets the application protocol judge
+                        // a missing close_notify, hence the lenient end of stream.
+                        let handshake = Box::pin(Handshake::new(*session, tcp, EofPolicy::Lenient));
+                        let mut conn = tokio::time::timeout_at(deadline, handshake)
                             .await
                             .map_err(|_| cause::HANDSHAKE_TIMEOUT)?
+                            .map(Box::new)
                             .map_err(|e| {
                                 tracing::debug!(%peer, "client handshake failed: {e}");
                                 cause::HANDSHAKE
                             })?;
                         self.metrics.handshake(start.elapsed());
+                        let info = conn.peer();
                         let acl = tls.acls.lookup(info.sni.as_deref(), &tls.identities);
                         if let Some(acl) = acl {
                             if !acl.allows(info.certificates.first()) {
@@ -238,20 +242,15 @@ impl Listener {
         let upstream_stream: Box<dyn Stream> = match &upstream.tls {
             None => Box::new(upstream_tcp),
             Some(tls) => {
-                let mut session = Session::client(tls.config(), &tls.dns_name).map_err(|e| {
-                    tracing::warn!("upstream TLS session: {e}");
-                    cause::UPSTREAM_TLS
-                })?;
-                session.handle_timeout(Instant::now());
-                let mut conn = Box::new(TlsConn::new(upstream_tcp, session));
-                tokio::time::timeout(upstream.connect_timeout, conn.handshake())
+                let handshake = Box::pin(tls.connect(upstream_tcp));
+                let conn = tokio::time::timeout(upstream.connect_timeout, handshake)
                     .await
                     .map_err(|_| cause::UPSTREAM_TLS)?
                     .map_err(|e| {
                         tracing::warn!(upstream = %endpoint.addr(), "upstream TLS handshake failed: {e}");
                         cause::UPSTREAM_TLS
                     })?;
-                conn
+                Box::new(conn)
             }
         };
         relay(client, upstream_stream, self.idle_timeout, &self.metrics).await

@@ -13,6 +13,8 @@ use tlswire_core::{
     AcceptPolicy, ClientAuth, ClientOptions, Limits, PinnedCerts, ReloadableIdentity, ServerTrust,
     Site, SiteOptions, SniPolicy, TlsVersions,
 };
+use tlswire_tokio::{EofPolicy, Handshake, TlsConnector};
+use tokio::net::TcpStream;
 
 use crate::acl::Acl;
 use crate::config::{
@@ -264,6 +266,15 @@ impl UpstreamTls {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Starts a handshake with an upstream over `tcp`, verifying it as `dnsName` with the
+    /// current trust. A missing close_notify from the upstream ends the stream cleanly: the
+    /// proxy passes the end on and lets the application protocol judge.
+    pub(crate) fn connect(&self, tcp: TcpStream) -> Handshake<TcpStream> {
+        TlsConnector::new(self.config())
+            .with_eof_policy(EofPolicy::Lenient)
+            .connect(&self.dns_name, tcp)
     }
 }
 

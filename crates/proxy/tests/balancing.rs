@@ -73,7 +73,7 @@ routers:
     }
     assert!(flaky.connections() > 0);
 
-    let flaky_addr = flaky.kill();
+    let flaky_addr = flaky.kill().await;
     for i in 0..40 {
         let tag = tag_via(addr)
             .await

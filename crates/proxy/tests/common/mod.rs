@@ -5,12 +5,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tlswire_core::rustls::ClientConfig;
-use tlswire_core::Session;
-use tlswire_proxy::tls_io::TlsConn;
 use tlswire_proxy::{Config, Proxy};
+use tlswire_tokio::{EofPolicy, TlsConnector, TlsStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -65,9 +64,12 @@ impl Backend {
         self.connections.load(Ordering::Relaxed)
     }
 
-    /// Stops listening (new connections are refused).
-    pub fn kill(self) -> SocketAddr {
+    /// Stops listening: once this returns, new connections are refused. Waiting for the
+    /// aborted task matters: until it is dropped its listener still completes handshakes into
+    /// the backlog, and such a connection would be closed unanswered.
+    pub async fn kill(self) -> SocketAddr {
         self.task.abort();
+        let _ = self.task.await;
         self.addr
     }
 }
@@ -136,13 +138,12 @@ pub async fn tls_connect(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
     sni: &str,
-) -> std::io::Result<TlsConn<TcpStream>> {
+) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
-    let mut session = Session::client(config, sni).map_err(std::io::Error::other)?;
-    session.handle_timeout(Instant::now());
-    let mut conn = TlsConn::new(tcp, session);
-    conn.handshake().await?;
-    Ok(conn)
+    TlsConnector::new(config)
+        .with_eof_policy(EofPolicy::Lenient)
+        .connect(sni, tcp)
+        .await
 }
 
 /// Reads up to and including the first newline.
