@@ -155,13 +155,17 @@ pub enum InterpreterConfig {
         #[serde(rename = "periodMs", default = "default_fs_period")]
         period_ms: u64,
     },
-    /// DNS names: `/svc/web` resolves `web` (or `names` maps it to `host:port`), A and AAAA,
-    /// re-resolved every `periodSecs`.
+    /// DNS: `names` maps each destination name to `HOST:PORT` (A and AAAA records) or to an
+    /// SRV name `_service._proto.name` (RFC 2782: the lowest priority number with a resolvable
+    /// target, SRV weights as endpoint weights), re-resolved every `periodSecs`.
     #[serde(rename = "io.l5d.dns", alias = "dns")]
     Dns {
-        /// Destination name to `host:port`.
+        /// Destination name to what to resolve.
         #[serde(default)]
-        names: BTreeMap<String, String>,
+        names: BTreeMap<String, crate::discovery::dns::DnsTarget>,
+        /// Nameservers (`IP` or `IP:PORT`) asked instead of the system's (`/etc/resolv.conf`).
+        #[serde(default)]
+        nameservers: Vec<crate::discovery::dns::Nameserver>,
         /// Re-resolution period (default 30).
         #[serde(rename = "periodSecs", default = "default_dns_period")]
         period_secs: u64,
@@ -808,6 +812,72 @@ proxies:
         assert!(err.contains("maxConcurency"), "{err}");
         assert!(err.contains("line 5"), "{err}");
         assert!(err.starts_with("proxy.yml: "), "{err}");
+    }
+
+    #[test]
+    fn dns_interpreter_names_and_nameservers() {
+        use crate::discovery::dns::{DnsTarget, Nameserver};
+        let config = parse(
+            r#"
+routers:
+  - interpreter:
+      kind: io.l5d.dns
+      names:
+        /svc/web: web.internal:8080
+        /svc/api: _api._tcp.example.internal
+      nameservers: ["127.0.0.1:5353", "::1"]
+    servers: [{port: 1, dstName: /svc/web}]
+"#,
+        )
+        .unwrap();
+        let InterpreterConfig::Dns {
+            names,
+            nameservers,
+            period_secs,
+        } = &config.routers[0].interpreter
+        else {
+            panic!("dns interpreter expected");
+        };
+        assert_eq!(*period_secs, 30);
+        assert_eq!(
+            names["/svc/api"],
+            DnsTarget::Srv("_api._tcp.example.internal".into())
+        );
+        assert!(matches!(
+            names["/svc/web"],
+            DnsTarget::HostPort { port: 8080, .. }
+        ));
+        assert_eq!(
+            nameservers,
+            &[
+                Nameserver("127.0.0.1:5353".parse().unwrap()),
+                Nameserver("[::1]:53".parse().unwrap())
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_dns_values_are_named() {
+        let with = |interpreter: &str| {
+            parse(&format!(
+                "routers:\n  - interpreter: {interpreter}\n    servers: [{{port: 1, dstName: /a}}]\n"
+            ))
+            .unwrap_err()
+            .to_string()
+        };
+        let err = with("{kind: io.l5d.dns, names: {/a: web.internal}}");
+        assert!(
+            err.contains("routers[0]: interpreter.names: \"web.internal\" is neither"),
+            "{err}"
+        );
+        assert!(err.contains("line 2"), "{err}");
+        let err = with("{kind: io.l5d.dns, nameservers: [resolver.internal]}");
+        assert!(
+            err.contains("interpreter.nameservers: \"resolver.internal\""),
+            "{err}"
+        );
+        let err = with("{kind: io.l5d.dns, nameserver: [127.0.0.1]}");
+        assert!(err.contains("nameserver"), "{err}");
     }
 
     #[test]

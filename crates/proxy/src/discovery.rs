@@ -1,6 +1,6 @@
 //! Turning destination names into weighted endpoint sets, and keeping them current: static
-//! lists, files re-read on change, DNS re-resolved on a period, and namerd's HTTP interface
-//! (polled, or streamed with `watch=true`).
+//! lists, files re-read on change, DNS (A/AAAA and SRV, in [`dns`]) re-resolved on a period,
+//! and namerd's HTTP interface (polled, or streamed with `watch=true`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,11 @@ use tokio::sync::watch;
 use crate::balancer::Balancer;
 use crate::config::InterpreterConfig;
 
+pub mod dns;
+mod dns_wire;
+
+use dns::{DnsTarget, Resolver};
+
 /// A set of weighted addresses.
 pub type Endpoints = Vec<(SocketAddr, f64)>;
 
@@ -27,10 +32,8 @@ pub fn spawn(
 ) -> Result<(), String> {
     let name = balancer.name().to_owned();
     if let Some(target) = inet_target(&name) {
-        tokio::spawn(run_until_shutdown(
-            dns_loop(target, Duration::from_secs(30), balancer),
-            shutdown,
-        ));
+        let task = dns::dns_loop(target, Resolver::System, Duration::from_secs(30), balancer);
+        tokio::spawn(run_until_shutdown(task, shutdown));
         return Ok(());
     }
     match interpreter {
@@ -52,15 +55,17 @@ pub fn spawn(
                 shutdown,
             ));
         }
-        InterpreterConfig::Dns { names, period_secs } => {
+        InterpreterConfig::Dns {
+            names,
+            nameservers,
+            period_secs,
+        } => {
             let target = names.get(&name).cloned().ok_or_else(|| {
-                format!("interpreter.names has no HOST:PORT for dstName {name:?}")
+                format!("interpreter.names has no HOST:PORT or SRV name for dstName {name:?}")
             })?;
             let period = Duration::from_secs((*period_secs).max(1));
-            tokio::spawn(run_until_shutdown(
-                dns_loop(target, period, balancer),
-                shutdown,
-            ));
+            let task = dns::dns_loop(target, Resolver::new(nameservers), period, balancer);
+            tokio::spawn(run_until_shutdown(task, shutdown));
         }
         InterpreterConfig::Namerd {
             base_url,
@@ -87,16 +92,15 @@ async fn run_until_shutdown(
     }
 }
 
-/// `/$/inet/HOST/PORT` as `HOST:PORT`.
-fn inet_target(name: &str) -> Option<String> {
+/// `/$/inet/HOST/PORT` as a `HOST:PORT` target.
+fn inet_target(name: &str) -> Option<DnsTarget> {
     let rest = name.strip_prefix("/$/inet/")?;
     let (host, port) = rest.rsplit_once('/')?;
     let port: u16 = port.parse().ok()?;
-    if host.contains(':') {
-        Some(format!("[{host}]:{port}"))
-    } else {
-        Some(format!("{host}:{port}"))
-    }
+    Some(DnsTarget::HostPort {
+        host: host.to_owned(),
+        port,
+    })
 }
 
 fn last_segment(name: &str) -> &str {
@@ -167,25 +171,6 @@ async fn fs_loop(file: PathBuf, period: Duration, balancer: Arc<Balancer>) {
             },
             Ok(_) => {}
             Err(e) => tracing::warn!(file = %file.display(), "cannot stat endpoints: {e}"),
-        }
-        tokio::time::sleep(period).await;
-    }
-}
-
-async fn dns_loop(target: String, period: Duration, balancer: Arc<Balancer>) {
-    loop {
-        match tokio::net::lookup_host(target.as_str()).await {
-            Ok(addrs) => {
-                let mut set: Endpoints = addrs.map(|a| (a, 1.0)).collect();
-                set.sort_by_key(|(a, _)| *a);
-                set.dedup_by_key(|(a, _)| *a);
-                if set.is_empty() {
-                    tracing::warn!(%target, "DNS returned no addresses; keeping previous");
-                } else {
-                    balancer.update(&set);
-                }
-            }
-            Err(e) => tracing::warn!(%target, "DNS lookup failed, keeping previous: {e}"),
         }
         tokio::time::sleep(period).await;
     }
@@ -477,8 +462,14 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(inet_target("/$/inet/localhost/80").unwrap(), "localhost:80");
-        assert_eq!(inet_target("/$/inet/::1/80").unwrap(), "[::1]:80");
+        assert_eq!(
+            inet_target("/$/inet/localhost/80").unwrap().to_string(),
+            "localhost:80"
+        );
+        assert_eq!(
+            inet_target("/$/inet/::1/80").unwrap().to_string(),
+            "[::1]:80"
+        );
         assert_eq!(last_segment("/svc/web"), "web");
         let n = Namerd::new("http://127.0.0.1:4180", "default", "/svc/web").unwrap();
         assert_eq!(n.request_path, "/api/1/resolve/default?path=/svc/web");
