@@ -338,7 +338,9 @@ async fn relay(
 ) -> Result<(), &'static str> {
     let started = Instant::now();
     let activity = idle.map(|_| Arc::new(AtomicU64::new(0)));
-    let mut relay = Relay::new(&mut *client, &mut *upstream, started, activity.clone());
+    let (to_upstream, to_client) = metrics.byte_totals();
+    let mut relay = Relay::new(&mut *client, &mut *upstream, started, activity.clone())
+        .with_totals(to_upstream, to_client);
     let result = match (idle, &activity) {
         (Some(idle), Some(activity)) => {
             let check = (idle / 4).max(Duration::from_millis(10));
@@ -356,8 +358,6 @@ async fn relay(
         }
         _ => (&mut relay).await.map_err(|_| cause::RELAY),
     };
-    let (to_upstream, to_client) = relay.bytes();
-    metrics.bytes(to_upstream, to_client);
     result
 }
 

@@ -128,11 +128,10 @@ impl Metrics {
         self.handshake_count.load(Ordering::Relaxed)
     }
 
-    /// Counts relayed bytes.
-    pub fn bytes(&self, to_upstream: u64, to_client: u64) {
-        self.bytes_to_upstream
-            .fetch_add(to_upstream, Ordering::Relaxed);
-        self.bytes_to_client.fetch_add(to_client, Ordering::Relaxed);
+    /// The relayed-byte counters, client → upstream and upstream → client, which relays add
+    /// to as bytes move.
+    pub(crate) fn byte_totals(&self) -> (&AtomicU64, &AtomicU64) {
+        (&self.bytes_to_upstream, &self.bytes_to_client)
     }
 
     /// Counts a reload of `kind` (`identity`, `trust`, `tickets`, `upstream`) by result.

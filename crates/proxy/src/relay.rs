@@ -32,7 +32,6 @@ struct Direction {
     pos: usize,
     read_done: bool,
     done: bool,
-    bytes: u64,
 }
 
 /// Copies `a → b` and `b → a` until both directions have ended; each end of stream is passed on
@@ -44,6 +43,9 @@ pub(crate) struct Relay<'a, A: ?Sized, B: ?Sized> {
     b_to_a: Direction,
     started: Instant,
     activity: Option<Arc<AtomicU64>>,
+    /// Shared totals for `a → b` and `b → a`, added to as bytes are read, so they are current
+    /// while the connection lives and still right when it ends by a timeout or a drain.
+    totals: Option<(&'a AtomicU64, &'a AtomicU64)>,
 }
 
 impl<'a, A, B> Relay<'a, A, B>
@@ -66,12 +68,14 @@ where
             b_to_a: Direction::default(),
             started,
             activity,
+            totals: None,
         }
     }
 
-    /// Bytes copied so far: `(a → b, b → a)`.
-    pub(crate) fn bytes(&self) -> (u64, u64) {
-        (self.a_to_b.bytes, self.b_to_a.bytes)
+    /// Also adds the bytes moved `a → b` and `b → a` to these counters as they move.
+    pub(crate) fn with_totals(mut self, a_to_b: &'a AtomicU64, b_to_a: &'a AtomicU64) -> Self {
+        self.totals = Some((a_to_b, b_to_a));
+        self
     }
 }
 
@@ -80,6 +84,7 @@ fn poll_direction<R, W>(
     reader: &mut R,
     writer: &mut W,
     dir: &mut Direction,
+    total: Option<&AtomicU64>,
     moved: &mut bool,
 ) -> Poll<io::Result<()>>
 where
@@ -113,7 +118,9 @@ where
                 return Poll::Ready(Ok(()));
             }
             *moved = true;
-            dir.bytes += data.len() as u64;
+            if let Some(total) = total {
+                total.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
             let mut written = 0;
             while written < data.len() {
                 match Pin::new(&mut *writer).poll_write(cx, &data[written..]) {
@@ -142,17 +149,28 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let mut moved = false;
+        let (a_to_b_total, b_to_a_total) = this.totals.unzip();
         if !this.a_to_b.done {
-            if let Poll::Ready(Err(e)) =
-                poll_direction(cx, this.a, this.b, &mut this.a_to_b, &mut moved)
-            {
+            if let Poll::Ready(Err(e)) = poll_direction(
+                cx,
+                this.a,
+                this.b,
+                &mut this.a_to_b,
+                a_to_b_total,
+                &mut moved,
+            ) {
                 return Poll::Ready(Err(e));
             }
         }
         if !this.b_to_a.done {
-            if let Poll::Ready(Err(e)) =
-                poll_direction(cx, this.b, this.a, &mut this.b_to_a, &mut moved)
-            {
+            if let Poll::Ready(Err(e)) = poll_direction(
+                cx,
+                this.b,
+                this.a,
+                &mut this.b_to_a,
+                b_to_a_total,
+                &mut moved,
+            ) {
                 return Poll::Ready(Err(e));
             }
         }
@@ -179,14 +197,17 @@ mod tests {
         let (mut client, mut proxy_client_side) = tokio::io::duplex(1024);
         let (mut proxy_upstream_side, mut upstream) = tokio::io::duplex(1024);
         let relay = tokio::spawn(async move {
-            let mut relay = Relay::new(
+            let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+            Relay::new(
                 &mut proxy_client_side,
                 &mut proxy_upstream_side,
                 Instant::now(),
                 None,
-            );
-            (&mut relay).await.unwrap();
-            relay.bytes()
+            )
+            .with_totals(&up, &down)
+            .await
+            .unwrap();
+            (up.into_inner(), down.into_inner())
         });
         let big = vec![7u8; 100_000];
         let writer = {

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use tlswire_core::rustls::HandshakeKind;
+use tlswire_core::rustls::{ClientConfig, HandshakeKind};
 use tlswire_core::{ClientOptions, ServerTrust};
+use tlswire_proxy::Proxy;
 use tlswire_testkit::{temp_dir, TestIdentity, TestPki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,6 +26,38 @@ fn replace_file(path: &Path, contents: &str) {
 fn install(dir: &Path, identity: &TestIdentity) {
     replace_file(&dir.join("server.key"), &identity.key_pem);
     replace_file(&dir.join("server.crt"), &identity.cert_pem);
+}
+
+/// A TLS-terminating proxy in front of one tagged backend `app` (weight `weight`), with
+/// `server_keys` added to its listener; and a client configuration that trusts it.
+async fn tls_proxy_to_app(
+    name: &str,
+    weight: u32,
+    server_keys: &str,
+) -> (Proxy, Backend, Arc<ClientConfig>) {
+    let dir = temp_dir(name);
+    let pki = TestPki::new();
+    pki.write_all(&dir);
+    let backend = Backend::start("app", Behaviour::Tagged).await;
+    let yaml = format!(
+        r#"
+admin: {{port: 0}}
+routers:
+  - interpreter: {{kind: io.l5d.static, names: {{/svc/app: [{{addr: "{b}", weight: {weight}}}]}}}}
+    servers:
+      - port: 0
+        dstName: /svc/app
+        {server_keys}
+        tls:
+          defaultIdentity: {{certs: [server.crt], privateKey: server.key}}
+"#,
+        b = backend.addr
+    );
+    let proxy = start_proxy(&yaml, &dir).await;
+    let config = ClientOptions::new(ServerTrust::Roots(pki.roots()))
+        .build()
+        .unwrap();
+    (proxy, backend, config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,28 +261,8 @@ routers:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_serves_metrics_in_prometheus_text() {
-    let dir = temp_dir("proxy-admin");
-    let pki = TestPki::new();
-    pki.write_all(&dir);
-    let backend = Backend::start("app", Behaviour::Tagged).await;
-    let yaml = format!(
-        r#"
-admin: {{port: 0}}
-routers:
-  - interpreter: {{kind: io.l5d.static, names: {{/svc/app: [{{addr: "{b}", weight: 2}}]}}}}
-    servers:
-      - port: 0
-        dstName: /svc/app
-        tls:
-          defaultIdentity: {{certs: [server.crt], privateKey: server.key}}
-"#,
-        b = backend.addr
-    );
-    let proxy = start_proxy(&yaml, &dir).await;
+    let (proxy, backend, config) = tls_proxy_to_app("proxy-admin", 2, "").await;
     let addr = listener(&proxy, 0);
-    let config = ClientOptions::new(ServerTrust::Roots(pki.roots()))
-        .build()
-        .unwrap();
     let mut conn = tls_connect(addr, config, "localhost").await.unwrap();
     assert_eq!(tag_and_echo(&mut conn).await.unwrap(), "app");
     // A peer that is not TLS at all is counted and closed without affecting others.
@@ -275,7 +288,18 @@ routers:
         metric(&metrics, "tlswire_proxy_failures_total{cause=\"rejected\"}"),
         Some(1.0)
     );
-    assert!(metric(&metrics, "tlswire_proxy_bytes_to_upstream_total").is_some());
+    // Counted as they move, while the connection is still open: "ping\n" and "still here\n"
+    // up; the tag line and both echoes down.
+    assert_eq!(
+        metric(&metrics, "tlswire_proxy_bytes_to_upstream_total"),
+        Some(16.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "tlswire_proxy_bytes_to_client_total"),
+        Some(20.0),
+        "{metrics}"
+    );
     let endpoint = format!(
         "tlswire_proxy_endpoint_active{{dst=\"/svc/app\",endpoint=\"{}\",weight=\"2\"}}",
         backend.addr
@@ -343,4 +367,56 @@ routers:
     // The connection made under the old bundle lives on.
     conn.write_all(b"still\n").await.unwrap();
     assert_eq!(read_line(&mut conn).await.unwrap(), "still\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_beyond_max_concurrent_handshakes_wait_their_turn() {
+    let (proxy, _backend, config) =
+        tls_proxy_to_app("proxy-handshake-limit", 1, "maxConcurrentHandshakes: 1").await;
+    let addr = listener(&proxy, 0);
+
+    // A client that sends its ClientHello and then goes quiet takes the only handshake slot.
+    let mut staller = TcpStream::connect(addr).await.unwrap();
+    let mut session = tlswire_core::Session::client(config.clone(), "localhost").unwrap();
+    session.handle_timeout(std::time::Instant::now());
+    let mut hello = Vec::new();
+    assert!(
+        session.poll_transmit(&mut hello) > 0,
+        "a ClientHello to send"
+    );
+    staller.write_all(&hello).await.unwrap();
+    let mut server_flight = [0u8; 512];
+    let n = staller.read(&mut server_flight).await.unwrap();
+    assert!(n > 0, "the proxy answered the stalled client's hello");
+
+    // The next client's handshake waits for that slot...
+    let waiting = tokio::spawn(tls_connect(addr, config, "localhost"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second handshake ran while the only slot was taken"
+    );
+    // ...and runs once the slot is given back.
+    drop(staller);
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiting handshake never got the freed slot")
+        .unwrap()
+        .unwrap();
+    assert_eq!(tag_and_echo(&mut conn).await.unwrap(), "app");
+
+    let (_, metrics) = admin_get(proxy.admin_addr(), "/metrics", "GET").await;
+    assert_eq!(
+        metric(&metrics, "tlswire_proxy_handshake_seconds_count"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "tlswire_proxy_failures_total{cause=\"handshake\"}"
+        ),
+        Some(1.0),
+        "the stalled client's handshake is counted as failed: {metrics}"
+    );
 }
