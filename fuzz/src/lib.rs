@@ -2,6 +2,6 @@
 //! tests in the workspace (which include the same files with `#[path]`).
 
 pub mod core_entry;
-pub mod proxy_entry;
-pub mod ingest_entry;
 pub mod ffi_entry;
+pub mod ingest_entry;
+pub mod proxy_entry;

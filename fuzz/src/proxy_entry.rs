@@ -1,5 +1,5 @@
-//! The entry points of `tlswire-proxy` that the fuzz targets call: the YAML configuration and
-//! the PROXY protocol header encoder.
+//! The entry points of `tlswire-proxy` that the fuzz targets call: the YAML configuration, the
+//! PROXY protocol header encoder and the DNS stub client's response parser.
 //!
 //! Shared like `core_entry.rs`: `crates/proxy/tests/hostile_fuzz_corpus_replay.rs` includes it
 //! with `#[path]` and replays the corpora through it. It may only use what the proxy crate and
@@ -12,6 +12,10 @@ use tlswire_core::rustls::pki_types::CertificateDer;
 use tlswire_core::rustls::{CipherSuite, ProtocolVersion};
 use tlswire_core::PeerInfo;
 use tlswire_proxy::config::ProxyProtocolVersion;
+use tlswire_proxy::discovery::dns_wire::{
+    encode_query, normalize, parse_response, Record, RecordData, Response, WireError, TYPE_A,
+    TYPE_AAAA, TYPE_CNAME, TYPE_SRV,
+};
 use tlswire_proxy::proxy_protocol::header;
 use tlswire_proxy::Config;
 
@@ -214,4 +218,251 @@ pub fn proxy_protocol(data: &[u8]) {
             }
         }
     }
+}
+
+/// Target `dns_response`: the DNS stub client's response parser, two ways.
+///
+/// 1. The input itself as a response, answered to the id in its first two bytes: it parses or
+///    is refused with a `WireError`, never a panic; a parsed response has exactly the records
+///    its header counts, every address and SRV field in it is bytes of the message, and names
+///    are in the normalized form. The same bytes under another id are a `Mismatch`.
+/// 2. A response built from the input with the crate's own `encode_query` for the question,
+///    A/AAAA/SRV/CNAME records with and without compression pointers to the question name,
+///    in the answer and additional sections: it must parse back to exactly what was written.
+pub fn dns_response(data: &[u8]) {
+    dns_parse_arbitrary(data);
+    dns_round_trip(data);
+}
+
+fn dns_parse_arbitrary(msg: &[u8]) {
+    let id = match msg {
+        [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
+        _ => 0,
+    };
+    let response = match parse_response(msg, id) {
+        Ok(response) => response,
+        Err(e) => {
+            assert!(!e.to_string().is_empty(), "empty error message");
+            return;
+        }
+    };
+    assert!(msg.len() >= 12, "a response shorter than its header parsed");
+    assert_eq!(
+        parse_response(msg, id.wrapping_add(1)),
+        Err(WireError::Mismatch),
+        "a response parsed under another id"
+    );
+    let count = |at: usize| usize::from(u16::from_be_bytes([msg[at], msg[at + 1]]));
+    if response.truncated {
+        assert!(
+            response.answers.is_empty() && response.additional.is_empty(),
+            "a truncated response returned records"
+        );
+        return;
+    }
+    assert_eq!(response.answers.len(), count(6), "answer count");
+    assert_eq!(response.additional.len(), count(10), "additional count");
+    let contains = |bytes: &[u8]| msg.windows(bytes.len()).any(|w| w == bytes);
+    // The byte search is quadratic; a few dozen records show it as well as all of them.
+    for record in response.answers.iter().chain(&response.additional).take(32) {
+        assert_normalized(&record.name);
+        match &record.data {
+            RecordData::Address(IpAddr::V4(ip)) => assert!(contains(&ip.octets()), "A {ip}"),
+            RecordData::Address(IpAddr::V6(ip)) => assert!(contains(&ip.octets()), "AAAA {ip}"),
+            RecordData::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } => {
+                let mut fixed = priority.to_be_bytes().to_vec();
+                fixed.extend_from_slice(&weight.to_be_bytes());
+                fixed.extend_from_slice(&port.to_be_bytes());
+                assert!(contains(&fixed), "SRV fields not in the message");
+                assert_normalized(target);
+            }
+            RecordData::Cname(target) => assert_normalized(target),
+            RecordData::Other => {}
+        }
+    }
+    if let Some(first) = response.answers.first() {
+        let all: Vec<IpAddr> = response
+            .answers
+            .iter()
+            .filter_map(|r| match r.data {
+                RecordData::Address(ip) => Some(ip),
+                _ => None,
+            })
+            .collect();
+        for ip in response.addresses_of(&first.name) {
+            assert!(all.contains(&ip), "addresses_of invented {ip}");
+        }
+    }
+}
+
+/// A parsed name: lower case, no trailing dot, at most 255 wire bytes (each escaped as 4).
+fn assert_normalized(name: &str) {
+    assert_eq!(normalize(name), name, "name not normalized: {name:?}");
+    assert!(name.len() <= 4 * 255, "name of {} characters", name.len());
+}
+
+/// Hostname characters, upper case included: the parser must return them in lower case.
+const NAME_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+
+impl Fields<'_> {
+    /// Up to `max` labels of 1..=20 hostname characters (short enough that a name plus a
+    /// pointer to the question stays under 255 wire bytes).
+    fn labels(&mut self, max: u8) -> Vec<String> {
+        let count = self.byte() % (max + 1);
+        (0..count)
+            .map(|_| {
+                let raw = self.vec();
+                let mut label: String = raw
+                    .iter()
+                    .take(20)
+                    .map(|b| char::from(NAME_CHARS[usize::from(*b) % NAME_CHARS.len()]))
+                    .collect();
+                if label.is_empty() {
+                    label.push('x');
+                }
+                label
+            })
+            .collect()
+    }
+}
+
+/// Writes `labels` as uncompressed labels, then either the root or a pointer to the question
+/// name at offset 12; returns the name the parser should read.
+fn put_name(out: &mut Vec<u8>, labels: &[String], to_question: bool, question: &str) -> String {
+    for label in labels {
+        out.push(u8::try_from(label.len()).expect("label of at most 20 bytes"));
+        out.extend_from_slice(label.as_bytes());
+    }
+    let mut name = labels.join(".");
+    if to_question {
+        out.extend_from_slice(&[0xC0, 12]);
+        if !name.is_empty() {
+            name.push('.');
+        }
+        name.push_str(question);
+    } else {
+        out.push(0);
+    }
+    normalize(&name)
+}
+
+fn dns_round_trip(data: &[u8]) {
+    let mut f = Fields(data);
+    let id = u16::from_be_bytes(f.bytes::<2>());
+    let flags = f.byte();
+    let mut question_labels = f.labels(3);
+    if question_labels.is_empty() {
+        question_labels.push("svc".into());
+    }
+    let question = question_labels.join(".");
+    let qtype = [TYPE_A, TYPE_AAAA, TYPE_SRV][usize::from(flags % 3)];
+    let mut msg = encode_query(id, &question, qtype).expect("a valid name encodes");
+    msg[2] |= 0x80; // QR
+    let nxdomain = flags & 4 != 0;
+    if nxdomain {
+        msg[3] |= 3;
+    }
+    let question = normalize(&question);
+    let mut expected = Response {
+        nxdomain,
+        ..Response::default()
+    };
+    let mut sections = [Vec::new(), Vec::new()];
+    let records = f.byte() % 9;
+    for _ in 0..records {
+        let shape = f.byte();
+        let mut wire = Vec::new();
+        let owner_labels = f.labels(2);
+        let owner = put_name(&mut wire, &owner_labels, shape & 8 != 0, &question);
+        let other_class = shape & 64 != 0;
+        let rtype = [TYPE_A, TYPE_AAAA, TYPE_SRV, TYPE_CNAME][usize::from(shape & 3)];
+        wire.extend_from_slice(&rtype.to_be_bytes());
+        wire.extend_from_slice(&(if other_class { 3u16 } else { 1 }).to_be_bytes());
+        wire.extend_from_slice(&f.bytes::<4>()); // TTL
+        let mut rdata = Vec::new();
+        let data = match rtype {
+            TYPE_A => {
+                let octets = f.bytes::<4>();
+                rdata.extend_from_slice(&octets);
+                RecordData::Address(IpAddr::V4(Ipv4Addr::from(octets)))
+            }
+            TYPE_AAAA => {
+                let octets = f.bytes::<16>();
+                rdata.extend_from_slice(&octets);
+                RecordData::Address(IpAddr::V6(Ipv6Addr::from(octets)))
+            }
+            TYPE_SRV => {
+                let fixed = f.bytes::<6>();
+                rdata.extend_from_slice(&fixed);
+                let labels = f.labels(3);
+                let target = put_name(&mut rdata, &labels, shape & 16 != 0, &question);
+                RecordData::Srv {
+                    priority: u16::from_be_bytes([fixed[0], fixed[1]]),
+                    weight: u16::from_be_bytes([fixed[2], fixed[3]]),
+                    port: u16::from_be_bytes([fixed[4], fixed[5]]),
+                    target,
+                }
+            }
+            _ => {
+                let labels = f.labels(3);
+                RecordData::Cname(put_name(&mut rdata, &labels, shape & 16 != 0, &question))
+            }
+        };
+        let rdlength = u16::try_from(rdata.len()).expect("rdata of at most 200 bytes");
+        wire.extend_from_slice(&rdlength.to_be_bytes());
+        wire.extend_from_slice(&rdata);
+        let record = Record {
+            name: owner,
+            data: if other_class { RecordData::Other } else { data },
+        };
+        // Bit 5 puts the record in the additional section, written after the answers.
+        let additional = shape & 32 != 0;
+        sections[usize::from(additional)].extend_from_slice(&wire);
+        if additional {
+            expected.additional.push(record);
+        } else {
+            expected.answers.push(record);
+        }
+    }
+    let count = |n: usize| u16::try_from(n).expect("at most 8 records").to_be_bytes();
+    msg[6..8].copy_from_slice(&count(expected.answers.len()));
+    msg[10..12].copy_from_slice(&count(expected.additional.len()));
+    for section in &sections {
+        msg.extend_from_slice(section);
+    }
+    assert_eq!(
+        parse_response(&msg, id),
+        Ok(expected.clone()),
+        "a well-formed response did not parse back"
+    );
+    let asked: Vec<IpAddr> = expected
+        .answers
+        .iter()
+        .filter(|r| r.name == question)
+        .filter_map(|r| match r.data {
+            RecordData::Address(ip) => Some(ip),
+            _ => None,
+        })
+        .collect();
+    let found = expected.addresses_of(&question);
+    for ip in asked {
+        assert!(found.contains(&ip), "addresses_of missed {ip}");
+    }
+    // With the TC bit the sections may be cut anywhere: the parser returns no records.
+    msg[2] |= 0x02;
+    msg.truncate(msg.len() - usize::from(flags >> 4).min(msg.len() - 12));
+    assert_eq!(
+        parse_response(&msg, id),
+        Ok(Response {
+            nxdomain,
+            truncated: true,
+            ..Response::default()
+        }),
+        "a truncated response"
+    );
 }

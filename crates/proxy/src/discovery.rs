@@ -16,7 +16,7 @@ use crate::balancer::Balancer;
 use crate::config::InterpreterConfig;
 
 pub mod dns;
-mod dns_wire;
+pub mod dns_wire;
 
 use dns::{DnsTarget, Resolver};
 

@@ -1,6 +1,6 @@
-//! Replays the proxy's fuzz corpora (`fuzz/corpus/proxy_config/`, `fuzz/corpus/proxy_protocol/`)
-//! through the entry points the fuzz targets call, so `cargo test` covers them without
-//! cargo-fuzz.
+//! Replays the proxy's fuzz corpora (`fuzz/corpus/proxy_config/`, `fuzz/corpus/proxy_protocol/`,
+//! `fuzz/corpus/dns_response/`) through the entry points the fuzz targets call, so `cargo test`
+//! covers them without cargo-fuzz.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 #[allow(dead_code, unreachable_pub, missing_docs)]
@@ -36,4 +36,9 @@ fn proxy_config_corpus() {
 #[test]
 fn proxy_protocol_corpus() {
     replay("proxy_protocol", proxy_entry::proxy_protocol);
+}
+
+#[test]
+fn dns_response_corpus() {
+    replay("dns_response", proxy_entry::dns_response);
 }

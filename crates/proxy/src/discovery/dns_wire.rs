@@ -4,6 +4,9 @@
 //! Responses are parsed with bounds checks on every read: any byte string yields a parsed
 //! [`Response`] or a [`WireError`], never a panic. Each name compression pointer must point
 //! before the labels that led to it, so a pointer loop cannot make parsing run forever.
+//!
+//! The parser and the query encoder are public so the fuzz target `dns_response` (`fuzz/`) and
+//! its corpus replay can call them; the resolver that uses them is [`super::dns`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -12,13 +15,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 /// Record type A (RFC 1035).
-pub(crate) const TYPE_A: u16 = 1;
+pub const TYPE_A: u16 = 1;
 /// Record type CNAME (RFC 1035).
-pub(crate) const TYPE_CNAME: u16 = 5;
+pub const TYPE_CNAME: u16 = 5;
 /// Record type AAAA (RFC 3596).
-pub(crate) const TYPE_AAAA: u16 = 28;
+pub const TYPE_AAAA: u16 = 28;
 /// Record type SRV (RFC 2782).
-pub(crate) const TYPE_SRV: u16 = 33;
+pub const TYPE_SRV: u16 = 33;
 const CLASS_IN: u16 = 1;
 const HEADER_LEN: usize = 12;
 /// Largest UDP answer read; without EDNS a server sends at most 512 bytes and sets TC beyond.
@@ -30,7 +33,7 @@ const MAX_NAME_LEN: usize = 255;
 
 /// Why a question got no usable answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum WireError {
+pub enum WireError {
     /// The name cannot be put in a query (empty label, label over 63 bytes, name over 255).
     BadName(String),
     /// The response does not parse (truncated, bad pointer, counts past the end, ...).
@@ -62,7 +65,7 @@ impl std::fmt::Display for WireError {
 
 /// The data of one resource record, for the types discovery uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum RecordData {
+pub enum RecordData {
     /// An IPv4 or IPv6 address (A or AAAA).
     Address(IpAddr),
     /// An alias to this name.
@@ -84,27 +87,29 @@ pub(crate) enum RecordData {
 
 /// One resource record: owner name (lower case, no trailing dot) and data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Record {
-    pub(crate) name: String,
-    pub(crate) data: RecordData,
+pub struct Record {
+    /// The owner name.
+    pub name: String,
+    /// What the record says.
+    pub data: RecordData,
 }
 
 /// A parsed response.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Response {
+pub struct Response {
     /// RCODE 3: the name does not exist.
-    pub(crate) nxdomain: bool,
+    pub nxdomain: bool,
     /// The TC bit: the answer did not fit in the UDP datagram.
-    pub(crate) truncated: bool,
+    pub truncated: bool,
     /// The answer section.
-    pub(crate) answers: Vec<Record>,
+    pub answers: Vec<Record>,
     /// The additional section (often the addresses of SRV targets).
-    pub(crate) additional: Vec<Record>,
+    pub additional: Vec<Record>,
 }
 
 impl Response {
     /// The addresses for `name` in the answer section, following CNAMEs in it.
-    pub(crate) fn addresses_of(&self, name: &str) -> Vec<IpAddr> {
+    pub fn addresses_of(&self, name: &str) -> Vec<IpAddr> {
         let mut aliases = vec![normalize(name)];
         // Each pass adds at least one alias or stops; the answer count bounds the passes.
         for _ in 0..=self.answers.len() {
@@ -132,12 +137,12 @@ impl Response {
 }
 
 /// Lower case, without a trailing dot: the form names are compared in.
-pub(crate) fn normalize(name: &str) -> String {
+pub fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Encodes a query for (`name`, `qtype`, IN) with recursion desired.
-pub(crate) fn encode_query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, WireError> {
+pub fn encode_query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, WireError> {
     let mut out = Vec::with_capacity(HEADER_LEN + name.len() + 6);
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(&[0x01, 0x00]); // RD
@@ -276,7 +281,7 @@ fn read_records(msg: &[u8], mut pos: usize, count: u16) -> Result<(Vec<Record>, 
 
 /// Parses a response to the query with `id`. NOERROR and NXDOMAIN parse; other RCODEs are
 /// errors.
-pub(crate) fn parse_response(msg: &[u8], id: u16) -> Result<Response, WireError> {
+pub fn parse_response(msg: &[u8], id: u16) -> Result<Response, WireError> {
     let header = msg
         .get(..HEADER_LEN)
         .ok_or(WireError::Malformed("shorter than a header"))?;
