@@ -10,11 +10,6 @@ use tlswire_testkit::temp_dir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-async fn tag_via(addr: std::net::SocketAddr) -> std::io::Result<String> {
-    let mut conn = TcpStream::connect(addr).await?;
-    tag_and_echo(&mut conn).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weighted_distribution_within_tolerance() {
     let light = Backend::start("light", Behaviour::Tagged).await;
@@ -163,16 +158,6 @@ routers:
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(moved, "the endpoint file change was not picked up");
-}
-
-async fn wait_ready(proxy: &tlswire_proxy::Proxy) {
-    for _ in 0..200 {
-        if admin_get(proxy.admin_addr(), "/ready", "GET").await.0 == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("proxy never became ready");
 }
 
 /// A fake namerd speaking the HTTP interface: plain answers, or a chunked watch stream that

@@ -12,7 +12,6 @@ use std::time::Duration;
 use common::*;
 use tlswire_proxy::Proxy;
 use tlswire_testkit::{free_port, require_program, temp_dir, ChildGuard};
-use tokio::net::TcpStream;
 
 const SRV_NAME: &str = "_echo._tcp.test.internal";
 
@@ -93,11 +92,6 @@ routers:
         port = backend.addr.port()
     );
     start_proxy(&yaml, &temp_dir(dir)).await
-}
-
-async fn tag_via(addr: SocketAddr) -> std::io::Result<String> {
-    let mut conn = TcpStream::connect(addr).await?;
-    tag_and_echo(&mut conn).await
 }
 
 /// Connects until a backend other than `old` answers; false if none does within ~6 s.
@@ -220,14 +214,4 @@ async fn srv_name_without_records_fails_alone() {
     assert_eq!(tag_via(host_route).await.unwrap(), "backend");
     let (status, _) = admin_get(proxy.admin_addr(), "/ready", "GET").await;
     assert_eq!(status, 503, "a destination without endpoints is not ready");
-}
-
-async fn wait_ready(proxy: &tlswire_proxy::Proxy) {
-    for _ in 0..200 {
-        if admin_get(proxy.admin_addr(), "/ready", "GET").await.0 == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("proxy never became ready");
 }

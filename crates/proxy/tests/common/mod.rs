@@ -179,6 +179,24 @@ pub async fn tag_and_echo<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(tag.trim().to_owned())
 }
 
+/// Connects in plaintext to `addr` and returns the tag of the backend that answered.
+pub async fn tag_via(addr: SocketAddr) -> std::io::Result<String> {
+    let mut conn = TcpStream::connect(addr).await?;
+    tag_and_echo(&mut conn).await
+}
+
+/// Waits until the admin server reports ready (every balancer has endpoints); panics after
+/// about 4 s.
+pub async fn wait_ready(proxy: &Proxy) {
+    for _ in 0..200 {
+        if admin_get(proxy.admin_addr(), "/ready", "GET").await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("proxy never became ready");
+}
+
 /// Fetches `/metrics` from the admin server.
 pub async fn admin_get(admin: SocketAddr, path: &str, method: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(admin).await.unwrap();
