@@ -228,7 +228,9 @@ pub fn proxy_protocol(data: &[u8]) {
 ///    are in the normalized form. The same bytes under another id are a `Mismatch`.
 /// 2. A response built from the input with the crate's own `encode_query` for the question,
 ///    A/AAAA/SRV/CNAME records with and without compression pointers to the question name,
-///    in the answer and additional sections: it must parse back to exactly what was written.
+///    in the answer and additional sections, NXDOMAIN or not: it must parse back to exactly
+///    what was written; then, with TC set and up to 15 bytes cut off the end, to an empty
+///    truncated response.
 pub fn dns_response(data: &[u8]) {
     dns_parse_arbitrary(data);
     dns_round_trip(data);
