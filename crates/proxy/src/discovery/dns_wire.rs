@@ -237,6 +237,20 @@ fn push_label(name: &mut String, label: &[u8]) {
     }
 }
 
+/// Reads a name that makes up the last `len` bytes of a record's data, starting at `pos`: it
+/// must end exactly where the data ends (pointers may still point back into the message), so
+/// a record cannot borrow the bytes of the records after it.
+fn read_name_in_rdata(msg: &[u8], pos: usize, len: usize) -> Result<String, WireError> {
+    let end = pos + len;
+    let within = msg
+        .get(..end)
+        .ok_or(WireError::Malformed("record data past the end"))?;
+    match read_name(within, pos)? {
+        (name, after) if after == end => Ok(name),
+        _ => Err(WireError::Malformed("name does not fill its record's data")),
+    }
+}
+
 /// Parses the records of one section starting at `pos`.
 fn read_records(msg: &[u8], mut pos: usize, count: u16) -> Result<(Vec<Record>, usize), WireError> {
     let mut records = Vec::new();
@@ -263,12 +277,14 @@ fn read_records(msg: &[u8], mut pos: usize, count: u16) -> Result<(Vec<Record>, 
             (TYPE_A | TYPE_AAAA, _, _) => {
                 return Err(WireError::Malformed("address record of the wrong length"))
             }
-            (TYPE_CNAME, _, _) => RecordData::Cname(read_name(msg, rdata_start)?.0),
+            (TYPE_CNAME, _, _) => {
+                RecordData::Cname(read_name_in_rdata(msg, rdata_start, rdlength)?)
+            }
             (TYPE_SRV, _, len) if len >= 7 => RecordData::Srv {
-                priority: u16_at(msg, rdata_start)?,
-                weight: u16_at(msg, rdata_start + 2)?,
-                port: u16_at(msg, rdata_start + 4)?,
-                target: read_name(msg, rdata_start + 6)?.0,
+                priority: u16_at(rdata, 0)?,
+                weight: u16_at(rdata, 2)?,
+                port: u16_at(rdata, 4)?,
+                target: read_name_in_rdata(msg, rdata_start + 6, rdlength - 6)?,
             },
             (TYPE_SRV, _, _) => return Err(WireError::Malformed("SRV record too short")),
             _ => RecordData::Other,
@@ -313,6 +329,9 @@ pub fn parse_response(msg: &[u8], id: u16) -> Result<Response, WireError> {
     let mut pos = HEADER_LEN;
     for _ in 0..qdcount {
         pos = read_name(msg, pos)?.1 + 4;
+        if pos > msg.len() {
+            return Err(WireError::Malformed("ends inside the question"));
+        }
     }
     let (answers, pos) = read_records(msg, pos, ancount)?;
     let (_, pos) = read_records(msg, pos, nscount)?;

@@ -247,3 +247,62 @@ fn odd_label_bytes_are_escaped() {
     push_label(&mut name, b"A.b\x00");
     assert_eq!(name, "a\\046b\\000");
 }
+
+#[test]
+fn names_in_record_data_stay_within_their_record() {
+    // A CNAME claiming no data, followed by bytes that read as a name and an A record: the
+    // name must not be taken from the next record (which would alias a.test to 10.0.0.1).
+    let mut borrowing = Builder::new(1, 0).counts(2, 0, 0).msg;
+    borrowing.extend_from_slice(&[1, b'a', 4, b't', b'e', b's', b't', 0]);
+    borrowing.extend_from_slice(&TYPE_CNAME.to_be_bytes());
+    borrowing.extend_from_slice(&CLASS_IN.to_be_bytes());
+    borrowing.extend_from_slice(&60u32.to_be_bytes());
+    borrowing.extend_from_slice(&0u16.to_be_bytes());
+    let borrowing = Builder { msg: borrowing }
+        .named("x.evil", TYPE_A, &[10, 0, 0, 1])
+        .msg;
+    assert!(matches!(
+        parse_response(&borrowing, 1),
+        Err(WireError::Malformed(_))
+    ));
+
+    // An SRV target longer than the record's data says.
+    let mut srv = srv_rdata(1, 1, 80, "a.example");
+    srv.truncate(srv.len() - 3);
+    let overrun = Builder::new(1, 0)
+        .counts(1, 0, 1)
+        .record(TYPE_SRV, &srv)
+        .named("a.example", TYPE_A, &[127, 0, 0, 1])
+        .msg;
+    assert!(parse_response(&overrun, 1).is_err());
+
+    // A name followed by slack inside its record's data.
+    let mut padded = srv_rdata(1, 1, 80, "a.example");
+    padded.push(0);
+    let padded = Builder::new(1, 0)
+        .counts(1, 0, 0)
+        .record(TYPE_SRV, &padded)
+        .msg;
+    assert!(parse_response(&padded, 1).is_err());
+
+    // Compressed targets that point back into the message still parse.
+    let mut compressed = srv_rdata(1, 1, 80, "");
+    compressed.truncate(6);
+    compressed.extend_from_slice(&[0xC0, 12]);
+    let ok = Builder::new(1, 0)
+        .counts(1, 0, 0)
+        .record(TYPE_SRV, &compressed)
+        .msg;
+    let parsed = parse_response(&ok, 1).unwrap();
+    assert!(matches!(
+        &parsed.answers[0].data,
+        RecordData::Srv { target, .. } if target == "_web._tcp.example"
+    ));
+}
+
+#[test]
+fn a_response_cut_inside_the_question_is_malformed() {
+    let mut msg = Builder::new(1, 0).msg;
+    msg.truncate(msg.len() - 4);
+    assert!(parse_response(&msg, 1).is_err());
+}
