@@ -223,7 +223,12 @@ key = {key}
             return other / med["tlswire"]
         print(f"| {label} | {med['tlswire']:.3f} | {med['haproxy']:.3f} | {med['stunnel']:.3f} "
               f"| {ratio(med['haproxy']):.2f}x | {ratio(med['stunnel']):.2f}x |")
-    print(f"\nplain direct p99 baseline: {base:.3f} ms")
+    print(f"\nplain direct p99 baseline: {base:.3f} ms (runs: "
+          + ", ".join(f"{v:.3f}" for v in direct) + ")")
+    print("\nevery run, tlswire / haproxy / stunnel4 (latency rows are the raw p99 and p50):\n")
+    for label, *_ in tests:
+        runs = zip(*(results[(label, n)] for n in ports))
+        print(f"- {label}: " + "; ".join(" / ".join(f"{v:.3g}" for v in r) for r in runs))
 
     if args.hold:
         hold(args, ca, tw_echo, tlswire.pid)
