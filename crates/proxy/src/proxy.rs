@@ -235,7 +235,7 @@ impl Proxy {
 
         let mut listen_addrs = Vec::new();
         for (label, bound, listener, socket) in listeners {
-            tracing::info!(listener = %label, tls = listener.tls.is_some(), "listening");
+            tracing::info!(listener = %label, addr = %bound, tls = listener.tls.is_some(), "listening");
             listen_addrs.push((label, bound));
             tokio::spawn(listener.serve(socket, shutdown_rx.clone(), force_rx.clone()));
         }
