@@ -1,17 +1,16 @@
 //! Operating a proxy: key rotation under load, graceful drain, shared session tickets, admin.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+mod proxy_support;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use proxy_support::*;
 use tlswire_core::rustls::{ClientConfig, HandshakeKind};
 use tlswire_core::{ClientOptions, ServerTrust};
-use tlswire_proxy::Proxy;
 use tlswire_testkit::{temp_dir, TestIdentity, TestPki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,7 +33,7 @@ async fn tls_proxy_to_app(
     name: &str,
     weight: u32,
     server_keys: &str,
-) -> (Proxy, Backend, Arc<ClientConfig>) {
+) -> (ProxyProcess, Backend, Arc<ClientConfig>) {
     let dir = temp_dir(name);
     let pki = TestPki::new();
     pki.write_all(&dir);
@@ -137,12 +136,12 @@ routers:
         "{failed} of {} handshakes failed during reloads",
         ok + failed
     );
-    assert!(proxy.metrics().reload_count(true) >= 4);
+    assert!(proxy.reload_count(true).await >= 4);
     assert!(
-        proxy.metrics().reload_count(false) >= 1,
+        proxy.reload_count(false).await >= 1,
         "the broken file was not reported"
     );
-    assert_eq!(proxy.metrics().failure_count("handshake"), 0);
+    assert_eq!(proxy.failure_count("handshake").await, 0);
 
     let conn = tls_connect(addr, config, "localhost").await.unwrap();
     assert_eq!(
@@ -151,7 +150,7 @@ routers:
         "the newest certificate is served"
     );
     assert_eq!(
-        proxy.reload(),
+        proxy.reload().await,
         0,
         "a forced reload (SIGHUP) of good files succeeds"
     );
@@ -188,7 +187,6 @@ routers:
     }
     let (status, body) = admin_get(admin, "/shutdown", "POST").await;
     assert_eq!((status, body.as_str()), (202, "draining\n"));
-    let drained = tokio::spawn(proxy.wait());
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(admin_get(admin, "/ready", "GET").await.0, 503);
     let refused = match TcpStream::connect(addr).await {
@@ -206,10 +204,9 @@ routers:
             "an in-flight transfer was cut"
         );
     }
-    tokio::time::timeout(Duration::from_secs(10), drained)
-        .await
-        .expect("drain did not finish after the transfers ended")
-        .unwrap();
+    // The drain ends the process once the transfers have ended.
+    let exit = proxy.wait_exit(Duration::from_secs(10)).await;
+    assert!(exit.success(), "the drained proxy exited with {exit}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +360,7 @@ routers:
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(refused, "the new trust bundle was not applied");
-    assert!(proxy.metrics().reload_count(true) >= 1);
+    assert!(proxy.reload_count(true).await >= 1);
     // The connection made under the old bundle lives on.
     conn.write_all(b"still\n").await.unwrap();
     assert_eq!(read_line(&mut conn).await.unwrap(), "still\n");

@@ -1,11 +1,11 @@
 //! Balancing, fail-fast parking, connection limits and discovery, with real sockets.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+mod proxy_support;
 
 use std::time::Duration;
 
-use common::*;
+use proxy_support::*;
 use tlswire_testkit::temp_dir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -122,7 +122,7 @@ routers:
         .expect("the excess connection must be closed at once")
         .unwrap_or(0);
     assert_eq!(n, 0);
-    assert_eq!(proxy.metrics().refused_count(), 1);
+    assert_eq!(proxy.refused_count().await, 1);
     drop(first);
     drop(second);
 }

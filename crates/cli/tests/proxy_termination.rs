@@ -1,12 +1,12 @@
 //! TLS termination and origination against real peers: curl, openssl s_client and s_server.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+mod proxy_support;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use proxy_support::*;
 use tlswire_core::{ClientOptions, ServerTrust};
 use tlswire_testkit::{require_program, temp_dir, OpensslServer, TestPki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -85,7 +85,7 @@ routers:
     .unwrap();
     assert!(response.contains("hello from web"), "got {response:?}");
     assert_eq!(backend.connections(), 2);
-    assert_eq!(proxy.metrics().handshake_count(), 2);
+    assert_eq!(proxy.handshake_count().await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +129,7 @@ routers:
         read_line(&mut refused).await.is_err(),
         "a backend whose certificate is for another name must be refused"
     );
-    assert_eq!(proxy.metrics().failure_count("upstream_tls"), 1);
+    assert_eq!(proxy.failure_count("upstream_tls").await, 1);
 }
 
 fn client_options(pki: &TestPki) -> ClientOptions {
@@ -208,7 +208,7 @@ routers:
         tag_and_echo(&mut conn).await
     };
     assert!(denied.await.is_err(), "client-two is not on the ACL");
-    assert_eq!(proxy.metrics().failure_count("acl_denied"), 1);
+    assert_eq!(proxy.failure_count("acl_denied").await, 1);
 
     let self_signed = client_options(&pki)
         .with_identity(pki.self_signed_client.certified_key())

@@ -2,12 +2,12 @@
 //! listeners, idle and lifetime limits.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
+mod proxy_support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use proxy_support::*;
 use tlswire_core::{ClientOptions, ServerTrust};
 use tlswire_testkit::{temp_dir, OpensslServer, TestPki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -158,6 +158,6 @@ routers:
             .expect("the limit did not close the connection");
         assert!(matches!(read, Ok(0) | Err(_)));
     }
-    assert_eq!(proxy.metrics().failure_count("idle_timeout"), 1);
-    assert_eq!(proxy.metrics().failure_count("lifetime"), 1);
+    assert_eq!(proxy.failure_count("idle_timeout").await, 1);
+    assert_eq!(proxy.failure_count("lifetime").await, 1);
 }
