@@ -3,30 +3,18 @@
 //! SIGHUP and drains on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod proxy_support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tlswire_testkit::{free_port, require_program, temp_dir, wait_for_port, ChildGuard, TestPki};
-
-/// A backend that sends `app\n`, then echoes.
-fn tagged_backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(1000) {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let _ = stream.write_all(b"app\n");
-                let mut reader = stream.try_clone().unwrap();
-                let _ = std::io::copy(&mut reader, &mut stream);
-            });
-        }
-    });
-    addr
-}
+use proxy_support::*;
+use tlswire_testkit::{require_program, temp_dir, TestPki};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 /// A namerd HTTP interface that binds every name to `backend`.
 fn fake_namerd(backend: SocketAddr) -> SocketAddr {
@@ -58,77 +46,35 @@ fn fake_namerd(backend: SocketAddr) -> SocketAddr {
     addr
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(addr) else {
-        return (0, String::new());
-    };
-    let _ = write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, response)
-}
-
-fn read_line(stream: &mut impl BufRead) -> String {
-    let mut line = String::new();
-    stream.read_line(&mut line).unwrap();
-    line
-}
-
-#[test]
-fn linkerd_tcp_example_config_starts_proxies_reloads_on_sighup_and_drains_on_sigterm() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linkerd_tcp_example_config_starts_proxies_reloads_on_sighup_and_drains_on_sigterm() {
     let openssl = require_program("openssl");
     let dir = temp_dir("proxy-example");
     let pki = TestPki::new();
     std::fs::create_dir_all(dir.join("certs")).unwrap();
     pki.write_all(&dir.join("certs"));
-    let backend = tagged_backend();
-    let namerd = fake_namerd(backend);
+    let backend = Backend::start("app", Behaviour::Tagged).await;
+    let namerd = fake_namerd(backend.addr);
 
+    // Every port becomes 0; the harness learns the bound ones from the proxy's log.
     let example =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/proxy/linkerd-tcp.yml");
-    let (admin, plain, tls) = (free_port(), free_port(), free_port());
     let config = std::fs::read_to_string(&example)
         .unwrap()
-        .replace("port: 9989", &format!("port: {admin}"))
-        .replace("port: 7474", &format!("port: {plain}"))
-        .replace("port: 7575", &format!("port: {tls}"))
+        .replace("port: 9989", "port: 0")
+        .replace("port: 7474", "port: 0")
+        .replace("port: 7575", "port: 0")
         .replace("http://localhost:4180", &format!("http://{namerd}"));
-    let config_path = dir.join("linkerd-tcp.yml");
-    std::fs::write(&config_path, config).unwrap();
+    let proxy = start_proxy(&config, &dir).await;
+    let (plain, tls) = (listener(&proxy, 0), listener(&proxy, 1));
 
-    let child = Command::new(env!("CARGO_BIN_EXE_tlswire"))
-        .arg("proxy")
-        .arg(&config_path)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut child = ChildGuard(child);
-    let admin_addr: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
-    wait_for_port(admin_addr, Duration::from_secs(20));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while http_get(admin_addr, "/ready").0 != 200 {
-        assert!(Instant::now() < deadline, "the proxy never became ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut conn = TcpStream::connect(plain).await.unwrap();
+    assert_eq!(read_line(&mut conn).await.unwrap(), "app\n");
+    conn.write_all(b"ping\n").await.unwrap();
+    assert_eq!(read_line(&mut conn).await.unwrap(), "ping\n");
 
-    let mut conn = TcpStream::connect(("127.0.0.1", plain)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    assert_eq!(read_line(&mut reader), "app\n");
-    conn.write_all(b"ping\n").unwrap();
-    assert_eq!(read_line(&mut reader), "ping\n");
-
-    let mut s_client = Command::new(openssl)
-        .args(["s_client", "-connect", &format!("127.0.0.1:{tls}")])
+    let mut s_client = tokio::process::Command::new(openssl)
+        .args(["s_client", "-connect", &tls.to_string()])
         .args([
             "-servername",
             "localhost",
@@ -140,70 +86,35 @@ fn linkerd_tcp_example_config_starts_proxies_reloads_on_sighup_and_drains_on_sig
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    s_client
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(b"over tls\n")
-        .unwrap();
-    let mut tls_out = BufReader::new(s_client.stdout.take().unwrap());
-    assert_eq!(read_line(&mut tls_out), "app\n");
-    assert_eq!(read_line(&mut tls_out), "over tls\n");
-    let _ = s_client.kill();
-    let _ = s_client.wait();
+    let mut stdin = s_client.stdin.take().unwrap();
+    stdin.write_all(b"over tls\n").await.unwrap();
+    let mut tls_out = s_client.stdout.take().unwrap();
+    assert_eq!(read_line(&mut tls_out).await.unwrap(), "app\n");
+    assert_eq!(read_line(&mut tls_out).await.unwrap(), "over tls\n");
+    let _ = s_client.kill().await;
 
-    let (_, metrics) = http_get(admin_addr, "/metrics");
-    assert!(
-        metrics.contains("tlswire_proxy_handshake_seconds_count 1"),
-        "{metrics}"
-    );
+    assert_eq!(proxy.handshake_count().await, 1);
 
     // SIGHUP reloads every certificate and key file.
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!("kill -HUP {}", child.0.id()))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !http_get(admin_addr, "/metrics")
-        .1
-        .contains("tlswire_proxy_reloads_total{kind=\"identity\",result=\"ok\"} 1")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "SIGHUP did not reload the identity"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(proxy.reload().await, 0, "SIGHUP failed to reload a file");
+    let identity = "tlswire_proxy_reloads_total{kind=\"identity\",result=\"ok\"}";
+    assert_eq!(
+        metric(&proxy.metrics().await, identity),
+        Some(1.0),
+        "SIGHUP did not reload the identity"
+    );
 
     // SIGTERM drains: the live plaintext connection keeps working until it ends.
-    // The shell's built-in `kill`, so no extra package is needed.
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(format!("kill -TERM {}", child.0.id()))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::thread::sleep(Duration::from_millis(200));
-    conn.write_all(b"still\n").unwrap();
-    assert_eq!(read_line(&mut reader), "still\n");
-    conn.shutdown(std::net::Shutdown::Write).unwrap();
-    drop(reader);
+    proxy.signal("TERM");
+    proxy.wait_draining().await;
+    conn.write_all(b"still\n").await.unwrap();
+    assert_eq!(read_line(&mut conn).await.unwrap(), "still\n");
+    conn.shutdown().await.unwrap();
     drop(conn);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = child.0.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the proxy did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = proxy.wait_exit(Duration::from_secs(15)).await;
     assert!(exit.success(), "exit status {exit}");
 }
 

@@ -183,6 +183,17 @@ impl ProxyProcess {
         assert!(status.success(), "kill -{signal} failed: {status}");
     }
 
+    /// Waits until a drain has begun: `/ready` answers 503.
+    pub async fn wait_draining(&self) {
+        for _ in 0..500 {
+            if admin_get(self.admin, "/ready", "GET").await.0 == 503 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.fail("the proxy never began to drain");
+    }
+
     /// Waits (up to `timeout`) for the proxy to exit after a shutdown request; returns its
     /// exit status.
     pub async fn wait_exit(mut self, timeout: Duration) -> ExitStatus {
