@@ -6,8 +6,8 @@ mod proxy_support;
 use std::time::Duration;
 
 use proxy_support::*;
-use tlswire_testkit::temp_dir;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tlswire_testkit::{temp_dir, TestPki};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,12 +160,13 @@ routers:
     assert!(moved, "the endpoint file change was not picked up");
 }
 
-/// A fake namerd speaking the HTTP interface: plain answers, or a chunked watch stream that
-/// sends the first address set, then the second after `switch`.
+/// A fake namerd speaking the HTTP interface, over TLS when `tls` is given: plain answers, or a
+/// chunked watch stream that sends the first address set, then the second after `switch`.
 async fn fake_namerd(
     first: std::net::SocketAddr,
     second: std::net::SocketAddr,
     switch: tokio::sync::watch::Receiver<bool>,
+    tls: Option<tlswire_tokio::TlsAcceptor>,
 ) -> std::net::SocketAddr {
     let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
@@ -178,44 +179,17 @@ async fn fake_namerd(
     };
     tokio::spawn(async move {
         loop {
-            let (mut stream, _) = socket.accept().await.unwrap();
-            let mut switch = switch.clone();
+            let (tcp, _) = socket.accept().await.unwrap();
+            let (switch, tls) = (switch.clone(), tls.clone());
             let (first, second) = (body(first), body(second));
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = stream.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
+                match tls {
+                    None => answer_namerd(tcp, switch, first, second).await,
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(tcp).await {
+                            answer_namerd(stream, switch, first, second).await;
+                        }
                     }
-                    head.extend_from_slice(&buf[..n]);
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                assert!(
-                    head.starts_with("GET /api/1/resolve/default?path=/svc/web"),
-                    "unexpected namerd request {head:?}"
-                );
-                if head.contains("watch=true") {
-                    let _ = stream
-                        .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-                        .await;
-                    let current = if *switch.borrow() { &second } else { &first };
-                    let chunk = format!("{:x}\r\n{current}\r\n", current.len());
-                    let _ = stream.write_all(chunk.as_bytes()).await;
-                    let _ = switch.wait_for(|s| *s).await;
-                    // Split the update across two chunks, as a stream may.
-                    let (x, y) = second.split_at(10);
-                    let chunks = format!("{:x}\r\n{x}\r\n{:x}\r\n{y}\r\n", x.len(), y.len());
-                    let _ = stream.write_all(chunks.as_bytes()).await;
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                } else {
-                    let current = if *switch.borrow() { &second } else { &first };
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{current}",
-                        current.len()
-                    );
-                    let _ = stream.write_all(response.as_bytes()).await;
                 }
             });
         }
@@ -223,27 +197,56 @@ async fn fake_namerd(
     addr
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn namerd_polling_and_long_polling() {
-    let one = Backend::start("one", Behaviour::Tagged).await;
-    let two = Backend::start("two", Behaviour::Tagged).await;
-    let (switch, switch_rx) = tokio::sync::watch::channel(false);
-    let namerd = fake_namerd(one.addr, two.addr, switch_rx).await;
-    let yaml = format!(
-        r#"
-admin: {{port: 0}}
-routers:
-  - label: polled
-    interpreter: {{kind: io.l5d.namerd.http, baseUrl: "http://{namerd}", namespace: default, periodSecs: 1}}
-    servers: [{{port: 0, dstName: /svc/web}}]
-  - label: watched
-    interpreter: {{kind: io.l5d.namerd.http, baseUrl: "http://{namerd}", longPoll: true}}
-    servers: [{{port: 0, dstName: /svc/web}}]
-"#
+async fn answer_namerd<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    mut switch: tokio::sync::watch::Receiver<bool>,
+    first: String,
+    second: String,
+) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            return;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(
+        head.starts_with("GET /api/1/resolve/default?path=/svc/web"),
+        "unexpected namerd request {head:?}"
     );
-    let proxy = start_proxy(&yaml, &temp_dir("proxy-namerd")).await;
-    wait_ready(&proxy).await;
-    let (polled, watched) = (listener(&proxy, 0), listener(&proxy, 1));
+    if head.contains("watch=true") {
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await;
+        let current = if *switch.borrow() { &second } else { &first };
+        let chunk = format!("{:x}\r\n{current}\r\n", current.len());
+        let _ = stream.write_all(chunk.as_bytes()).await;
+        let _ = stream.flush().await;
+        let _ = switch.wait_for(|s| *s).await;
+        // Split the update across two chunks, as a stream may.
+        let (x, y) = second.split_at(10);
+        let chunks = format!("{:x}\r\n{x}\r\n{:x}\r\n{y}\r\n", x.len(), y.len());
+        let _ = stream.write_all(chunks.as_bytes()).await;
+        let _ = stream.flush().await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    } else {
+        let current = if *switch.borrow() { &second } else { &first };
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{current}",
+            current.len()
+        );
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// Checks that both listeners of `proxy` (polled, then watched) send to `one`, and to `two`
+/// once `switch` tells the fake namerd to change its answer.
+async fn follows_namerd(proxy: &ProxyProcess, switch: &tokio::sync::watch::Sender<bool>) {
+    let (polled, watched) = (listener(proxy, 0), listener(proxy, 1));
     assert_eq!(tag_via(polled).await.unwrap(), "one");
     assert_eq!(tag_via(watched).await.unwrap(), "one");
     switch.send(true).unwrap();
@@ -258,4 +261,61 @@ routers:
         }
         assert!(moved, "namerd's update did not reach the listener {addr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namerd_polling_and_long_polling() {
+    let one = Backend::start("one", Behaviour::Tagged).await;
+    let two = Backend::start("two", Behaviour::Tagged).await;
+    let (switch, switch_rx) = tokio::sync::watch::channel(false);
+    let namerd = fake_namerd(one.addr, two.addr, switch_rx, None).await;
+    let yaml = format!(
+        r#"
+admin: {{port: 0}}
+routers:
+  - label: polled
+    interpreter: {{kind: io.l5d.namerd.http, baseUrl: "http://{namerd}", namespace: default, periodSecs: 1}}
+    servers: [{{port: 0, dstName: /svc/web}}]
+  - label: watched
+    interpreter: {{kind: io.l5d.namerd.http, baseUrl: "http://{namerd}", longPoll: true}}
+    servers: [{{port: 0, dstName: /svc/web}}]
+"#
+    );
+    let proxy = start_proxy(&yaml, &temp_dir("proxy-namerd")).await;
+    wait_ready(&proxy).await;
+    follows_namerd(&proxy, &switch).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namerd_over_tls() {
+    let dir = temp_dir("proxy-namerd-tls");
+    let pki = TestPki::new();
+    pki.write_all(&dir);
+    let one = Backend::start("one", Behaviour::Tagged).await;
+    let two = Backend::start("two", Behaviour::Tagged).await;
+    let (switch, switch_rx) = tokio::sync::watch::channel(false);
+    let acceptor = tlswire_tokio::TlsAcceptor::new(pki.server_config());
+    let namerd = fake_namerd(one.addr, two.addr, switch_rx, Some(acceptor)).await;
+    let yaml = format!(
+        r#"
+admin: {{port: 0}}
+routers:
+  - label: polled
+    interpreter:
+      kind: io.l5d.namerd.http
+      baseUrl: "https://{namerd}"
+      periodSecs: 1
+      tls: {{dnsName: localhost, trustCerts: [ca.crt]}}
+    servers: [{{port: 0, dstName: /svc/web}}]
+  - label: watched
+    interpreter:
+      kind: io.l5d.namerd.http
+      baseUrl: "https://{namerd}"
+      longPoll: true
+      tls: {{dnsName: localhost, trustCerts: [ca.crt]}}
+    servers: [{{port: 0, dstName: /svc/web}}]
+"#
+    );
+    let proxy = start_proxy(&yaml, &dir).await;
+    follows_namerd(&proxy, &switch).await;
 }

@@ -169,7 +169,8 @@ pub enum InterpreterConfig {
         #[serde(rename = "periodSecs", default = "default_dns_period")]
         period_secs: u64,
     },
-    /// namerd's HTTP interface: `GET {baseUrl}/api/1/resolve/{namespace}?path={dstName}`.
+    /// namerd's HTTP interface: `GET {baseUrl}/api/1/resolve/{namespace}?path={dstName}`, over
+    /// plain HTTP or, with an `https://` baseUrl and `tls`, over TLS.
     #[serde(rename = "io.l5d.namerd.http", alias = "namerd")]
     Namerd {
         /// For example `http://127.0.0.1:4180`.
@@ -184,6 +185,9 @@ pub enum InterpreterConfig {
         /// Use namerd's streaming form (`watch=true`): updates arrive as namerd sees them.
         #[serde(rename = "longPoll", default)]
         long_poll: bool,
+        /// TLS to namerd, for an `https://` baseUrl: the same keys as `client.tls`.
+        #[serde(default)]
+        tls: Option<ClientTlsConfig>,
     },
 }
 

@@ -102,6 +102,7 @@ impl LegacyConfig {
                         namespace: proxy.namerd.namespace.unwrap_or_else(|| "default".into()),
                         period_secs: proxy.namerd.interval_secs.unwrap_or(20),
                         long_poll: false,
+                        tls: None,
                     },
                     servers,
                     client: ClientConfig {

@@ -12,12 +12,12 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::admin::{self, AdminState};
 use crate::balancer::{Balancer, FailFast};
-use crate::config::{ClientConfig, Config, RouterConfig};
+use crate::config::{ClientConfig, Config, InterpreterConfig, RouterConfig};
 use crate::listener::{Listener, Route, Target, Upstream};
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
 use crate::tickets::FileTicketer;
-use crate::tls_setup;
+use crate::tls_setup::{self, UpstreamTls};
 
 /// A running proxy.
 pub struct Proxy {
@@ -81,6 +81,8 @@ struct Balancers<'a> {
     by_name: HashMap<String, Arc<Balancer>>,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
+    /// The TLS client for an `https://` namerd, shared by the router's names.
+    namerd_tls: Option<Arc<UpstreamTls>>,
 }
 
 impl Balancers<'_> {
@@ -93,6 +95,7 @@ impl Balancers<'_> {
             &self.router.interpreter,
             balancer.clone(),
             self.shutdown.clone(),
+            self.namerd_tls.clone(),
         )
         .map_err(|e| format!("{}.{e}", self.key))?;
         self.metrics.track(balancer.clone());
@@ -131,12 +134,24 @@ impl Proxy {
         let mut all_balancers = Vec::new();
         for (r, router) in config.routers.iter().enumerate() {
             let router_key = format!("routers[{r}]");
+            let namerd_tls = match &router.interpreter {
+                InterpreterConfig::Namerd { tls: Some(tls), .. } => Some(
+                    tls_setup::upstream_tls(
+                        tls,
+                        &reloader,
+                        &format!("{router_key}.interpreter.tls"),
+                    )
+                    .map_err(StartError)?,
+                ),
+                _ => None,
+            };
             let mut balancers = Balancers {
                 router,
                 key: router_key.clone(),
                 by_name: HashMap::new(),
                 metrics: metrics.clone(),
                 shutdown: shutdown_rx.clone(),
+                namerd_tls,
             };
             for (s, server) in router.servers.iter().enumerate() {
                 let key = format!("{router_key}.servers[{s}]");

@@ -93,8 +93,11 @@ impl Config {
             fix(&mut t.keys_path);
         }
         for router in &mut self.routers {
-            if let InterpreterConfig::Fs { root_dir, .. } = &mut router.interpreter {
-                fix(root_dir);
+            let mut client_tls: Vec<&mut ClientTlsConfig> = Vec::new();
+            match &mut router.interpreter {
+                InterpreterConfig::Fs { root_dir, .. } => fix(root_dir),
+                InterpreterConfig::Namerd { tls: Some(tls), .. } => client_tls.push(tls),
+                _ => {}
             }
             let mut clients: Vec<&mut ClientConfig> = vec![&mut router.client];
             for server in &mut router.servers {
@@ -113,14 +116,13 @@ impl Config {
                 }
                 clients.extend(server.routes.iter_mut().filter_map(|r| r.client.as_mut()));
             }
-            for client in clients {
-                if let Some(tls) = &mut client.tls {
-                    tls.trust_certs.iter_mut().for_each(fix);
-                    tls.pinned_certs.iter_mut().for_each(fix);
-                    if let Some(id) = &mut tls.client_identity {
-                        id.certs.iter_mut().for_each(fix);
-                        fix(&mut id.private_key);
-                    }
+            client_tls.extend(clients.into_iter().filter_map(|c| c.tls.as_mut()));
+            for tls in client_tls {
+                tls.trust_certs.iter_mut().for_each(fix);
+                tls.pinned_certs.iter_mut().for_each(fix);
+                if let Some(id) = &mut tls.client_identity {
+                    id.certs.iter_mut().for_each(fix);
+                    fix(&mut id.private_key);
                 }
             }
         }
@@ -168,6 +170,28 @@ impl Config {
                             "routing by SNI needs `tls` on the server",
                         ));
                     }
+                }
+            }
+            if let InterpreterConfig::Namerd { base_url, tls, .. } = &router.interpreter {
+                let key = format!("routers[{r}].interpreter");
+                match (base_url.starts_with("https://"), tls) {
+                    (true, None) => return Err(invalid(
+                        format!("{key}.tls"),
+                        "an https:// baseUrl needs `tls` (dnsName and trustCerts or pinnedCerts)",
+                    )),
+                    (false, Some(_)) => {
+                        return Err(invalid(
+                            format!("{key}.baseUrl"),
+                            "`tls` is set, so baseUrl must start with https://",
+                        ))
+                    }
+                    (_, Some(tls)) if tls.trust_certs.is_empty() && tls.pinned_certs.is_empty() => {
+                        return Err(invalid(
+                            format!("{key}.tls"),
+                            "needs trustCerts or pinnedCerts to verify namerd",
+                        ))
+                    }
+                    _ => {}
                 }
             }
             let mut clients = vec![(format!("routers[{r}].client"), &router.client)];

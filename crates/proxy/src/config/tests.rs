@@ -216,3 +216,36 @@ fn invalid_values_name_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn namerd_over_tls_needs_https_and_trust() {
+    let router = |interpreter: &str| {
+        format!("routers:\n  - interpreter: {interpreter}\n    servers: [{{port: 1, dstName: /svc/a}}]\n")
+    };
+    let config = parse(&router(
+        "{kind: io.l5d.namerd.http, baseUrl: \"https://namerd:4180\", tls: {dnsName: namerd, trustCerts: [ca.crt]}}",
+    ))
+    .unwrap();
+    let InterpreterConfig::Namerd { tls: Some(tls), .. } = &config.routers[0].interpreter else {
+        panic!("not namerd with tls: {:?}", config.routers[0].interpreter);
+    };
+    assert_eq!(tls.trust_certs, [Path::new("/etc/tlswire/ca.crt")]);
+
+    for (interpreter, expected) in [
+        (
+            "{kind: io.l5d.namerd.http, baseUrl: \"https://namerd:4180\"}",
+            "routers[0].interpreter.tls: an https:// baseUrl needs `tls`",
+        ),
+        (
+            "{kind: io.l5d.namerd.http, baseUrl: \"http://namerd:4180\", tls: {dnsName: namerd, trustCerts: [ca.crt]}}",
+            "routers[0].interpreter.baseUrl: `tls` is set, so baseUrl must start with https://",
+        ),
+        (
+            "{kind: io.l5d.namerd.http, baseUrl: \"https://namerd:4180\", tls: {dnsName: namerd}}",
+            "routers[0].interpreter.tls: needs trustCerts or pinnedCerts",
+        ),
+    ] {
+        let err = parse(&router(interpreter)).unwrap_err().to_string();
+        assert!(err.contains(expected), "{interpreter}: {err}");
+    }
+}
