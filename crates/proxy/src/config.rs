@@ -491,6 +491,7 @@ pub struct ClientIdentityConfig {
 }
 
 mod load;
+mod locate;
 #[cfg(test)]
 mod tests;
 

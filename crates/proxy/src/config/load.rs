@@ -31,6 +31,9 @@ pub enum ConfigFileError {
         key: String,
         /// What is wrong.
         reason: String,
+        /// The key's line in the file (or its nearest ancestor's, when the key is missing);
+        /// unknown for the older `proxies:` shape, whose keys are translated.
+        line: Option<usize>,
     },
 }
 
@@ -39,8 +42,17 @@ impl fmt::Display for ConfigFileError {
         match self {
             Self::Io { path, source } => write!(f, "{}: cannot read: {source}", path.display()),
             Self::Yaml { path, message } => write!(f, "{}: {message}", path.display()),
-            Self::Invalid { path, key, reason } => {
-                write!(f, "{}: {key}: {reason}", path.display())
+            Self::Invalid {
+                path,
+                key,
+                reason,
+                line,
+            } => {
+                write!(f, "{}: {key}: {reason}", path.display())?;
+                match line {
+                    Some(line) => write!(f, " at line {line}"),
+                    None => Ok(()),
+                }
             }
         }
     }
@@ -79,7 +91,14 @@ impl Config {
             serde_yaml::from_str::<Self>(text).map_err(yaml_error)?
         };
         config.resolve_paths(base);
-        config.validate(source)?;
+        config.validate(source).map_err(|mut e| {
+            if let ConfigFileError::Invalid { key, line, .. } = &mut e {
+                if !is_legacy {
+                    *line = super::locate::line_of(text, key);
+                }
+            }
+            e
+        })?;
         Ok(config)
     }
 
@@ -133,6 +152,7 @@ impl Config {
             path: source.to_owned(),
             key,
             reason: reason.to_owned(),
+            line: None,
         };
         if self.routers.is_empty() {
             return Err(invalid("routers".into(), "at least one router is needed"));

@@ -205,14 +205,18 @@ fn invalid_values_name_the_key() {
     let err = parse("routers:\n  - servers:\n      - port: 1\n        dstName: svc\n")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("routers[0].servers[0].dstName"), "{err}");
+    assert!(
+        err.contains("routers[0].servers[0].dstName: a destination name starts with `/`")
+            && err.ends_with("at line 4"),
+        "{err}"
+    );
     let err = parse(
             "routers:\n  - servers:\n      - port: 1\n        dstName: /a\n    client:\n      tls:\n        dnsName: x\n",
         )
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("routers[0].client.tls: needs trustCerts"),
+        err.contains("routers[0].client.tls: needs trustCerts") && err.ends_with("at line 7"),
         "{err}"
     );
 }
