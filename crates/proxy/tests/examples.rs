@@ -34,7 +34,19 @@ fn legacy_example_loads() {
 #[test]
 fn full_example_loads() {
     let config = example("full.yml");
-    assert_eq!(config.routers.len(), 2);
+    assert_eq!(config.routers.len(), 4);
+    assert!(matches!(
+        &config.routers[2].interpreter,
+        InterpreterConfig::Dns { names, nameservers, .. } if names.len() == 2 && nameservers.len() == 2
+    ));
+    assert!(matches!(
+        &config.routers[3].interpreter,
+        InterpreterConfig::Namerd {
+            tls: Some(_),
+            long_poll: true,
+            ..
+        }
+    ));
     let server = &config.routers[0].servers[0];
     assert_eq!(server.routes.len(), 3);
     assert!(server.tls.as_ref().unwrap().allow_plaintext);
