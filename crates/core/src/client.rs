@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rustls::client::ResolvesClientCert;
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, SignatureScheme};
 
@@ -19,6 +19,10 @@ pub enum ServerTrust {
     /// The server's end-entity certificate must be one of these exactly. Use it for
     /// self-signed certificates made with `openssl req -x509`, which webpki refuses.
     Pinned(PinnedCerts),
+    /// Either: the server's certificate is one of the pins exactly, or its chain leads to one
+    /// of the roots and names the server. For a trust file that may hold the server's own
+    /// self-signed certificate or the CA that signed it.
+    PinnedOrRoots(PinnedCerts, Arc<RootCertStore>),
     /// The operating system's trust store (needs the `platform-verifier` feature).
     Platform,
     /// Accept any certificate. Only for tests: this gives no security at all.
@@ -30,6 +34,7 @@ impl fmt::Debug for ServerTrust {
         match self {
             Self::Roots(r) => write!(f, "Roots({} roots)", r.len()),
             Self::Pinned(p) => write!(f, "Pinned({})", p.len()),
+            Self::PinnedOrRoots(p, r) => write!(f, "PinnedOrRoots({}, {} roots)", p.len(), r.len()),
             Self::Platform => f.write_str("Platform"),
             Self::DangerousAcceptAnyCertificate => f.write_str("DangerousAcceptAnyCertificate"),
         }
@@ -115,6 +120,16 @@ impl ClientOptions {
                     .with_custom_certificate_verifier(Arc::new(PinnedServerVerifier::new(
                         pins.clone(),
                     )))
+            }
+            ServerTrust::PinnedOrRoots(pins, roots) => {
+                let chain = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider)
+                    .build()
+                    .map_err(|e| ConfigError::Verifier(e.to_string()))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(
+                        PinnedServerVerifier::new(pins.clone()).or_else(chain),
+                    ))
             }
             ServerTrust::DangerousAcceptAnyCertificate => builder
                 .dangerous()

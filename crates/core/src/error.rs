@@ -134,7 +134,7 @@ pub enum ConfigError {
     InvalidKeyPair(String),
     /// rustls rejected the configuration (for example no usable protocol versions).
     Rustls(rustls::Error),
-    /// A client verifier could not be built (for example an empty trust bundle).
+    /// A certificate verifier could not be built (for example from an empty trust bundle).
     Verifier(String),
     /// A server name pattern in an SNI policy is neither a DNS name nor a `*.` wildcard.
     InvalidServerNamePattern(String),

@@ -148,10 +148,14 @@ impl ClientCertVerifier for PinnedClientVerifier {
 
 /// Accepts a server only if its end-entity certificate is pinned; the name is not checked,
 /// since the pin already names exactly one certificate. What
-/// [`ServerTrust::Pinned`](crate::ServerTrust::Pinned) installs.
+/// [`ServerTrust::Pinned`](crate::ServerTrust::Pinned) installs; with a fallback
+/// ([`or_else`](Self::or_else)), what [`ServerTrust::PinnedOrRoots`](crate::ServerTrust::PinnedOrRoots)
+/// installs.
 #[derive(Debug)]
 pub struct PinnedServerVerifier {
     pins: PinnedCerts,
+    /// Judges a certificate that is not pinned; without it such a certificate is refused.
+    fallback: Option<Arc<dyn ServerCertVerifier>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -160,8 +164,17 @@ impl PinnedServerVerifier {
     pub fn new(pins: PinnedCerts) -> Self {
         Self {
             pins,
+            fallback: None,
             algorithms: algorithms(),
         }
+    }
+
+    /// Hands a certificate that is not pinned to `fallback` (a chain check, say) instead of
+    /// refusing it.
+    #[must_use]
+    pub fn or_else(mut self, fallback: Arc<dyn ServerCertVerifier>) -> Self {
+        self.fallback = Some(fallback);
+        self
     }
 }
 
@@ -169,15 +182,23 @@ impl ServerCertVerifier for PinnedServerVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if self.pins.contains(end_entity) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(not_pinned("server"))
+            return Ok(ServerCertVerified::assertion());
+        }
+        match &self.fallback {
+            Some(fallback) => fallback.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(not_pinned("server")),
         }
     }
 

@@ -207,6 +207,34 @@ fn pinned_self_signed_client() {
 }
 
 #[test]
+fn server_trusted_by_pin_or_by_chain() {
+    let pki = TestPki::new();
+    let trust = ServerTrust::PinnedOrRoots(pki.pinned(&[&pki.self_signed_client]), pki.roots());
+    let client = ClientOptions::new(trust).build().unwrap();
+    let serving = |identity| pki.site(identity, ClientAuth::None, &[]).server_config();
+
+    let mut pinned = Pair::from_configs(
+        client.clone(),
+        serving(&pki.self_signed_client),
+        "localhost",
+    );
+    pinned
+        .handshake()
+        .expect("a pinned self-signed server is trusted");
+    let mut chained = Pair::from_configs(client.clone(), serving(&pki.server), "localhost");
+    chained
+        .handshake()
+        .expect("a server chaining to the roots is trusted");
+    let mut expired = Pair::from_configs(client, serving(&pki.expired_server), "localhost");
+    assert!(
+        expired.handshake().is_err(),
+        "neither pinned nor valid under the roots"
+    );
+    let msg = expired.client.error.unwrap().to_string();
+    assert!(msg.to_ascii_lowercase().contains("expired"), "{msg}");
+}
+
+#[test]
 fn big_transfers_respect_buffer_limits() {
     let pki = TestPki::new();
     let mut pair = pair(&pki);

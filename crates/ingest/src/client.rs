@@ -4,15 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tlswire_core::rustls::client::danger::{
-    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
-};
-use tlswire_core::rustls::client::WebPkiServerVerifier;
-use tlswire_core::rustls::crypto::{
-    verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms,
-};
-use tlswire_core::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tlswire_core::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tlswire_core::rustls::ClientConfig;
+use tlswire_core::{ClientOptions, ServerTrust};
 use tlswire_tokio::{EofPolicy, TlsConnector};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -21,94 +14,21 @@ use crate::config::RedisTls;
 use crate::framer::{Frame, Framer};
 use crate::IngestError;
 
-/// Trusts a server whose certificate is one of the file's certificates exactly (the old
-/// setup's self-signed `server.crt`, which webpki refuses as `CaUsedAsEndEntity`), or chains
-/// to one of them as a CA.
-#[derive(Debug)]
-struct PinnedOrRoots {
-    pins: tlswire_core::PinnedCerts,
-    roots: Arc<dyn ServerCertVerifier>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for PinnedOrRoots {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.pins.contains(end_entity) {
-            return Ok(ServerCertVerified::assertion());
-        }
-        self.roots
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
 /// A client configuration trusting the certificates in `trust_file` (pinned, or as CAs) and
 /// presenting `identity` when asked.
 pub(crate) fn client_config(
     trust_file: &Path,
     identity: Option<(&Path, &Path)>,
 ) -> Result<Arc<ClientConfig>, IngestError> {
-    let provider = Arc::new(tlswire_core::provider());
-    let certs = tlswire_core::load_certs(trust_file)?;
+    // The old setup's self-signed `server.crt` is refused by webpki as `CaUsedAsEndEntity`,
+    // so every certificate in the file is also pinned.
+    let pins = tlswire_core::PinnedCerts::new(tlswire_core::load_certs(trust_file)?);
     let roots = Arc::new(tlswire_core::load_roots(trust_file)?);
-    let roots = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-        .build()
-        .map_err(|e| IngestError::InvalidSetting {
-            key: "ca",
-            value: trust_file.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    let verifier = PinnedOrRoots {
-        pins: tlswire_core::PinnedCerts::new(certs),
-        roots,
-        algorithms: provider.signature_verification_algorithms,
-    };
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(tlswire_core::ConfigError::from)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier));
-    let config = match identity {
-        Some((cert, key)) => {
-            let chain = tlswire_core::load_certs(cert)?;
-            let key_der = tlswire_core::load_private_key(key)?;
-            // Checks that the key matches, with an error naming both files.
-            tlswire_core::certified_key(chain.clone(), key_der.clone_key(), cert, key)?;
-            builder
-                .with_client_auth_cert(chain, key_der)
-                .map_err(tlswire_core::ConfigError::from)?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
+    let mut options = ClientOptions::new(ServerTrust::PinnedOrRoots(pins, roots));
+    if let Some((cert, key)) = identity {
+        options = options.with_identity(tlswire_core::load_identity(cert, key)?);
+    }
+    Ok(options.build()?)
 }
 
 /// The TLS configuration for `rediss://`: the server verified against `redis_tls_ca` (CA

@@ -7,16 +7,13 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tlswire_core::rustls::client::danger::HandshakeSignatureValid;
-use tlswire_core::rustls::crypto::{
-    verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms,
-};
 use tlswire_core::rustls::pki_types::{CertificateDer, UnixTime};
 use tlswire_core::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use tlswire_core::rustls::server::WebPkiClientVerifier;
 use tlswire_core::rustls::{
-    self, CertificateError, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+    self, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
 };
-use tlswire_core::{PinnedCerts, ReloadableIdentity};
+use tlswire_core::{PinnedClientVerifier, ReloadableIdentity};
 
 use crate::config::ClientAuthFile;
 use crate::IngestError;
@@ -34,33 +31,16 @@ pub fn subject_of(cert: &CertificateDer<'_>) -> String {
     }
 }
 
-enum Mode {
-    Pinned(PinnedCerts),
-    Ca(Arc<dyn ClientCertVerifier>),
+/// Checks client certificates with `inner` (pinned, or by CA) and notes the subject of each
+/// refused one.
+#[derive(Debug)]
+struct NotingVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
 }
 
-/// Checks client certificates and notes the subject of each refused one.
-struct ClientVerifier {
-    mode: Mode,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl std::fmt::Debug for ClientVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mode = match &self.mode {
-            Mode::Pinned(p) => format!("{p:?}"),
-            Mode::Ca(_) => "CA".to_owned(),
-        };
-        write!(f, "ClientVerifier({mode})")
-    }
-}
-
-impl ClientCertVerifier for ClientVerifier {
+impl ClientCertVerifier for NotingVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        match &self.mode {
-            Mode::Pinned(_) => &[],
-            Mode::Ca(inner) => inner.root_hint_subjects(),
-        }
+        self.inner.root_hint_subjects()
     }
 
     fn verify_client_cert(
@@ -69,13 +49,9 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let result = match &self.mode {
-            Mode::Pinned(pins) if pins.contains(end_entity) => Ok(ClientCertVerified::assertion()),
-            Mode::Pinned(_) => Err(rustls::Error::InvalidCertificate(
-                CertificateError::ApplicationVerificationFailure,
-            )),
-            Mode::Ca(inner) => inner.verify_client_cert(end_entity, intermediates, now),
-        };
+        let result = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now);
         if result.is_err() {
             let subject = subject_of(end_entity);
             let _ = REFUSED_SUBJECT.try_with(|note| {
@@ -91,7 +67,7 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -100,11 +76,11 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
 
@@ -116,24 +92,22 @@ pub fn server_config(
 ) -> Result<Arc<ServerConfig>, IngestError> {
     let identity = ReloadableIdentity::from_files(tlswire_core::IdentityFiles::new(cert, key))?;
     let provider = Arc::new(tlswire_core::provider());
-    let mode = match client_auth {
-        ClientAuthFile::Pinned(path) => Mode::Pinned(tlswire_core::load_pinned(path)?),
+    let inner: Arc<dyn ClientCertVerifier> = match client_auth {
+        ClientAuthFile::Pinned(path) => {
+            Arc::new(PinnedClientVerifier::new(tlswire_core::load_pinned(path)?))
+        }
         ClientAuthFile::Ca(path) => {
             let roots = Arc::new(tlswire_core::load_roots(path)?);
-            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
+            WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .map_err(|e| IngestError::InvalidSetting {
                     key: "client_ca",
                     value: path.display().to_string(),
                     reason: e.to_string(),
-                })?;
-            Mode::Ca(verifier)
+                })?
         }
     };
-    let verifier = ClientVerifier {
-        mode,
-        algorithms: provider.signature_verification_algorithms,
-    };
+    let verifier = NotingVerifier { inner };
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tlswire_core::ConfigError::from)?
