@@ -6,22 +6,9 @@
 #[path = "../../../fuzz/src/ingest_entry.rs"]
 mod ingest_entry;
 
-use std::path::PathBuf;
+use tlswire_testkit::replay_corpus;
 
 #[test]
 fn ingest_frames_corpus() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/ingest_frames");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read corpus {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
-    for file in files {
-        let data = std::fs::read(&file).unwrap();
-        if std::panic::catch_unwind(|| ingest_entry::ingest_frames(&data)).is_err() {
-            panic!("ingest_frames: {} crashes the entry point", file.display());
-        }
-    }
+    replay_corpus("ingest_frames", ingest_entry::ingest_frames);
 }
