@@ -92,6 +92,7 @@
 #![warn(missing_docs)]
 
 mod accept;
+mod adapter;
 mod client;
 mod engine;
 mod error;
@@ -104,6 +105,7 @@ mod session;
 mod verify;
 
 pub use accept::{sniff, Accept, Decision, RejectReason, Rejection};
+pub use adapter::{AcceptError, EofPolicy, UnexpectedEofError};
 pub use client::{ClientOptions, ServerTrust};
 pub use error::{ConfigError, Error};
 pub use event::{Event, Limits, PeerInfo};

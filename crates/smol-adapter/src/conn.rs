@@ -11,8 +11,7 @@ use std::time::Instant;
 use futures_io::{AsyncRead, AsyncWrite};
 use tlswire_core::{Event, Session};
 
-use crate::error::{session_error, unexpected_eof};
-use crate::EofPolicy;
+use crate::{EofPolicy, UnexpectedEofError};
 
 /// Ciphertext read from the transport per call when the caller's buffer is too small to read
 /// into directly. It lives on the stack, so an idle connection holds no read buffer at all.
@@ -206,7 +205,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         let taken = self
             .session
             .handle_input(data, Instant::now())
-            .map_err(session_error)?;
+            .map_err(io::Error::from)?;
         if taken < data.len() {
             self.pending_in.extend_from_slice(&data[taken..]);
         }
@@ -218,7 +217,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         let taken = self
             .session
             .handle_input(&self.pending_in[self.pending_in_pos..], Instant::now())
-            .map_err(session_error)?;
+            .map_err(io::Error::from)?;
         self.pending_in_pos += taken;
         if self.pending_in_pos == self.pending_in.len() {
             self.pending_in = Vec::new();
@@ -261,7 +260,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             self.absorb_events();
             if let Some(e) = self.session.error() {
                 // The alert that explains the failure went out with the send just tried.
-                return Poll::Ready(Err(session_error(e.clone())));
+                return Poll::Ready(Err(io::Error::from(e.clone())));
             }
             match sent {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -273,7 +272,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 _ => {}
             }
             if self.transport_eof {
-                return Poll::Ready(Err(session_error(tlswire_core::Error::EofDuringHandshake)));
+                return Poll::Ready(Err(tlswire_core::Error::EofDuringHandshake.into()));
             }
             match self.poll_fill(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -306,7 +305,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             }
             self.absorb_events();
             if let Some(e) = self.session.error() {
-                return Poll::Ready(Err(session_error(e.clone())));
+                return Poll::Ready(Err(io::Error::from(e.clone())));
             }
             if self.peer_closed {
                 return Poll::Ready(Ok(0));
@@ -315,7 +314,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 return Poll::Ready(if self.eof_policy == EofPolicy::Lenient {
                     Ok(0)
                 } else {
-                    Err(unexpected_eof())
+                    Err(UnexpectedEofError::io_error())
                 });
             }
             if self.transport_eof {
@@ -374,7 +373,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             }
             let n = match self.session.write_vectored(bufs) {
                 Ok(n) => n,
-                Err(e) => break Err(session_error(e)),
+                Err(e) => break Err(e.into()),
             };
             if n > 0 {
                 self.unflushed += n;

@@ -14,7 +14,6 @@ use tlswire_core::rustls::{ClientConfig, ServerConfig};
 use tlswire_core::{Limits, Session};
 
 use crate::conn::Conn;
-use crate::error::session_error;
 use crate::{EofPolicy, TlsStream};
 
 /// Drives `conn`'s handshake to completion or to the session's handshake deadline, which an
@@ -42,7 +41,7 @@ where
                     .error()
                     .cloned()
                     .unwrap_or(tlswire_core::Error::HandshakeTimeout);
-                return Poll::Ready(Err(session_error(e)));
+                return Poll::Ready(Err(e.into()));
             }
         }
         Poll::Pending
@@ -108,7 +107,7 @@ impl TlsConnector {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let mut session = Session::client(self.config.clone(), server_name)
-            .map_err(session_error)?
+            .map_err(io::Error::from)?
             .with_limits(self.limits);
         session.handle_timeout(Instant::now());
         let mut conn = Conn::new(io, session);
@@ -181,7 +180,7 @@ impl TlsAcceptor {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         let mut session = Session::server(self.config.clone())
-            .map_err(session_error)?
+            .map_err(io::Error::from)?
             .with_limits(self.limits);
         session.handle_timeout(Instant::now());
         let mut conn = Conn::new(io, session);

@@ -104,7 +104,7 @@ impl LazyAcceptor {
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(AcceptError::Io(e))),
                     Poll::Pending => {
                         if Pin::new(&mut timer).poll(cx).is_ready() {
-                            return Poll::Ready(Err(AcceptError::Io(crate::error::session_error(
+                            return Poll::Ready(Err(AcceptError::Io(io::Error::from(
                                 tlswire_core::Error::HandshakeTimeout,
                             ))));
                         }

@@ -119,27 +119,15 @@
 #![cfg_attr(not(test), warn(missing_docs))]
 
 mod conn;
-mod error;
 mod handshake;
 mod lazy;
 mod stream;
 
-pub use error::{AcceptError, UnexpectedEofError};
 pub use handshake::{TlsAcceptor, TlsConnector};
 pub use lazy::{Accepted, LazyAcceptor, PlainStream};
 pub use stream::{ReadHalf, ReuniteError, TlsStream, WriteHalf};
 
 pub use tlswire_core;
-pub use tlswire_core::{AcceptPolicy, Limits, PeerInfo};
-
-/// What a read reports when the transport closes without the peer's close_notify (see
-/// [Unexpected EOF](crate#unexpected-eof)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EofPolicy {
-    /// Fail the read with `io::ErrorKind::UnexpectedEof`: the data may be truncated.
-    #[default]
-    Strict,
-    /// Treat it as a clean end of stream (`Ok(0)`), for protocols that frame their own
-    /// messages and so detect truncation themselves.
-    Lenient,
-}
+pub use tlswire_core::{
+    AcceptError, AcceptPolicy, EofPolicy, Limits, PeerInfo, UnexpectedEofError,
+};

@@ -12,8 +12,7 @@ use tlswire_core::{Event, Session};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use crate::error::to_io;
-use crate::EofPolicy;
+use crate::{EofPolicy, UnexpectedEofError};
 
 /// Bytes read from the transport per call: two full TLS records. The buffer lives on the stack
 /// for the duration of one call, so an idle connection holds no read buffer at all. (Reading
@@ -378,7 +377,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
             self.take_transmit();
             let drained = self.poll_drain(cx, Role::Writer)?;
             if let Some(e) = self.session.error() {
-                let e = to_io(e.clone());
+                let e = io::Error::from(e.clone());
                 self.timer = None;
                 // The alert explaining the failure goes out first, if the transport takes it.
                 return drained.map(|()| Err(e));
@@ -431,17 +430,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 return Poll::Ready(Ok(()));
             }
             if let Some(e) = self.session.error() {
-                return Poll::Ready(Err(to_io(e.clone())));
+                return Poll::Ready(Err(io::Error::from(e.clone())));
             }
             if self.session.is_peer_closed() {
                 return Poll::Ready(Ok(()));
             }
             if self.transport_eof {
                 return Poll::Ready(match self.eof_policy {
-                    EofPolicy::Strict => Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        UnexpectedEofError,
-                    )),
+                    EofPolicy::Strict => Err(UnexpectedEofError::io_error()),
                     EofPolicy::Lenient => Ok(()),
                 });
             }
@@ -475,7 +471,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 // A failed session has an alert queued; send it on the way out.
                 self.take_transmit();
                 let _ = self.poll_drain(cx, Role::Writer);
-                return Poll::Ready(Err(to_io(e)));
+                return Poll::Ready(Err(e.into()));
             }
         };
         self.take_transmit();
@@ -515,19 +511,3 @@ fn yield_now<T>(cx: &mut Context<'_>) -> Poll<T> {
     cx.waker().wake_by_ref();
     Poll::Pending
 }
-
-/// The error inside the `io::ErrorKind::UnexpectedEof` a read returns when the transport closed
-/// without the peer's close_notify (see [`EofPolicy`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnexpectedEofError;
-
-impl std::fmt::Display for UnexpectedEofError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(
-            "peer closed the connection without sending TLS close_notify; \
-             the data received may be truncated",
-        )
-    }
-}
-
-impl std::error::Error for UnexpectedEofError {}

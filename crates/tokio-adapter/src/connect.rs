@@ -11,7 +11,6 @@ use tlswire_core::{Limits, Session};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::conn::{now, Conn};
-use crate::error::to_io;
 use crate::{EofPolicy, TlsStream};
 
 /// Opens client TLS connections over any tokio transport.
@@ -108,7 +107,7 @@ impl TlsConnector {
                 io,
                 settings.eof_policy,
             ),
-            Err(e) => Handshake::failed(to_io(e)),
+            Err(e) => Handshake::failed(e.into()),
         }
     }
 }
@@ -182,7 +181,7 @@ impl TlsAcceptor {
                 io,
                 settings.eof_policy,
             ),
-            Err(e) => Handshake::failed(to_io(e)),
+            Err(e) => Handshake::failed(e.into()),
         }
     }
 }

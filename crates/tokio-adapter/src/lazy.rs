@@ -1,7 +1,6 @@
 //! [`LazyAcceptor`]: one listener for plaintext, TLS and mutual TLS, decided by the first bytes
 //! and the client's SNI.
 
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::mem::MaybeUninit;
@@ -14,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::conn::now;
 use crate::connect::Handshake;
-use crate::{EofPolicy, TlsStream};
+use crate::{AcceptError, EofPolicy, TlsStream};
 
 /// Bytes read per call while sniffing; a ClientHello usually fits in one.
 const SNIFF_CHUNK: usize = 4 * 1024;
@@ -60,51 +59,6 @@ pub enum Accepted<IO> {
     Plaintext(PlainStream<IO>),
     /// The client completed a TLS handshake.
     Tls(TlsStream<IO>),
-}
-
-/// Why [`LazyAcceptor::accept`] refused a connection.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum AcceptError {
-    /// The policy refused the client (no site for its SNI, plaintext not allowed, malformed
-    /// ClientHello...). The alert telling the client why has been sent.
-    Rejected(Rejection),
-    /// The transport failed, the client hung up, the handshake failed (a client certificate
-    /// that does not verify, for example: the core error is inside) or timed out.
-    Io(io::Error),
-}
-
-impl fmt::Display for AcceptError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Rejected(r) => write!(f, "connection refused: {r}"),
-            Self::Io(e) => write!(f, "TLS accept failed: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for AcceptError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Rejected(r) => Some(r),
-            Self::Io(e) => Some(e),
-        }
-    }
-}
-
-impl From<io::Error> for AcceptError {
-    fn from(e: io::Error) -> Self {
-        Self::Io(e)
-    }
-}
-
-impl From<AcceptError> for io::Error {
-    fn from(e: AcceptError) -> Self {
-        match e {
-            AcceptError::Io(e) => e,
-            AcceptError::Rejected(r) => io::Error::new(io::ErrorKind::ConnectionRefused, r),
-        }
-    }
 }
 
 impl LazyAcceptor {
