@@ -12,13 +12,15 @@ mod common;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use tlswire_core::rustls::ClientConfig;
 use tlswire_core::{ClientOptions, ServerTrust, Session, TlsVersions};
 use tlswire_proxy::Proxy;
-use tlswire_testkit::{require_program, temp_dir, TestPki};
+use tlswire_testkit::{
+    closed_by_server, damaged_connection, require_program, temp_dir, TestPki, DAMAGES,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -88,21 +90,6 @@ routers:
     }
 }
 
-/// Reads until the proxy closes the connection (EOF or reset); panics after [`WAIT`].
-async fn closed_by_proxy(stream: &mut TcpStream, what: &str) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let closed = tokio::time::timeout(WAIT, async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "{what}: the proxy kept the connection open");
-}
-
 fn client_hello(config: Arc<ClientConfig>) -> Vec<u8> {
     let mut session = Session::client(config, "localhost").unwrap();
     let mut hello = Vec::new();
@@ -123,8 +110,8 @@ async fn five_thousand_silent_connections_do_not_block_handshakes() {
     }
     setup.legit_clients_work(20).await;
     // The silent ones are dropped by the proxy once their handshake time runs out.
-    closed_by_proxy(&mut silent[0], "silent connection").await;
-    closed_by_proxy(&mut silent[4_999], "silent connection").await;
+    closed_by_server(&mut silent[0], "silent connection").await;
+    closed_by_server(&mut silent[4_999], "silent connection").await;
     drop(silent);
     setup.legit_clients_work(5).await;
 }
@@ -145,100 +132,9 @@ async fn client_hello_flood_does_not_lock_out_clients() {
         flood.push(stream);
     }
     setup.legit_clients_work(10).await;
-    closed_by_proxy(&mut flood[0], "stalled handshake").await;
+    closed_by_server(&mut flood[0], "stalled handshake").await;
     drop(flood);
     setup.legit_clients_work(5).await;
-}
-
-/// How a flight of the client is damaged before it is sent.
-#[derive(Clone, Copy, Debug)]
-enum Damage {
-    /// Half of it is sent, then the write side is closed.
-    TruncatedThenEof,
-    /// A byte in the middle is flipped.
-    FlippedByte,
-    /// A record header claiming 18,433 bytes (more than TLS allows), followed by them.
-    OversizedRecord,
-    /// A record with content type 0x63, which does not exist.
-    UnknownContentType,
-    /// A record header announcing more bytes than ever come, then silence.
-    LengthLies,
-}
-
-const DAMAGES: [Damage; 5] = [
-    Damage::TruncatedThenEof,
-    Damage::FlippedByte,
-    Damage::OversizedRecord,
-    Damage::UnknownContentType,
-    Damage::LengthLies,
-];
-
-impl Damage {
-    fn apply(self, mut flight: Vec<u8>) -> Vec<u8> {
-        match self {
-            Self::TruncatedThenEof => {
-                flight.truncate(flight.len() / 2);
-                flight
-            }
-            Self::FlippedByte => {
-                let middle = flight.len() / 2;
-                flight[middle] ^= 0x20;
-                flight
-            }
-            Self::OversizedRecord => {
-                let mut record = vec![0x17, 0x03, 0x03, 0x48, 0x01];
-                record.resize(5 + 0x4801, 0xaa);
-                record
-            }
-            Self::UnknownContentType => vec![0x63, 0x03, 0x03, 0x00, 0x04, 1, 2, 3, 4],
-            Self::LengthLies => vec![0x16, 0x03, 0x03, 0x40, 0x00, 0x01],
-        }
-    }
-}
-
-/// Runs a real client against the proxy and damages its `stage`th flight (0: the ClientHello,
-/// 1: the Finished flight, 2: the first application data); returns the connection.
-async fn damaged_connection(
-    addr: SocketAddr,
-    config: Arc<ClientConfig>,
-    stage: usize,
-    damage: Damage,
-) -> TcpStream {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let mut session = Session::client(config, "localhost").unwrap();
-    session.handle_timeout(Instant::now());
-    let mut flights = 0;
-    let mut buf = vec![0u8; 64 * 1024];
-    for _ in 0..100 {
-        let mut out = Vec::new();
-        if !session.is_handshaking() && flights == 2 {
-            session.write(b"ping\n").unwrap();
-        }
-        let _ = session.poll_transmit(&mut out);
-        if !out.is_empty() {
-            if flights == stage {
-                tcp.write_all(&damage.apply(out)).await.unwrap();
-                if matches!(damage, Damage::TruncatedThenEof) {
-                    tcp.shutdown().await.unwrap();
-                }
-                return tcp;
-            }
-            tcp.write_all(&out).await.unwrap();
-            flights += 1;
-            continue;
-        }
-        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
-            .await
-            .expect("proxy went silent during the handshake")
-            .unwrap();
-        assert!(n > 0, "proxy closed before stage {stage}");
-        session.handle_input(&buf[..n], Instant::now()).unwrap();
-        while let Some(chunk) = session.read_chunk() {
-            let len = chunk.len();
-            session.consume(len);
-        }
-    }
-    panic!("stage {stage} never reached");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,8 +150,10 @@ async fn damaged_records_at_every_handshake_stage_are_refused() {
         for stage in 0..3 {
             for damage in DAMAGES {
                 let what = format!("{versions:?}, stage {stage}, {damage:?}");
-                let mut tcp = damaged_connection(setup.addr(), config.clone(), stage, damage).await;
-                closed_by_proxy(&mut tcp, &what).await;
+                let mut tcp =
+                    damaged_connection(setup.addr(), config.clone(), stage, damage, b"ping\n")
+                        .await;
+                closed_by_server(&mut tcp, &what).await;
             }
         }
     }
