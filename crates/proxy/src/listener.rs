@@ -1,17 +1,14 @@
 //! One listener: accepting, limiting, TLS termination, routing, the upstream connection and the
 //! relay between the two.
 
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tlswire_core::{Accept, Decision, PeerInfo};
-use tlswire_tokio::{EofPolicy, Handshake};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tlswire_core::PeerInfo;
+use tlswire_tokio::{AcceptError, EofPolicy, LazyAcceptor, Sniffed};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
@@ -170,36 +167,42 @@ impl Listener {
         self.metrics.failed(failure);
     }
 
-    async fn serve_connection(
-        &self,
-        mut tcp: TcpStream,
-        peer: SocketAddr,
-    ) -> Result<(), &'static str> {
+    async fn serve_connection(&self, tcp: TcpStream, peer: SocketAddr) -> Result<(), &'static str> {
         let local = tcp.local_addr().map_err(|_| cause::RELAY)?;
         let (client, tls_info): (Box<dyn Stream>, Option<PeerInfo>) = match &self.tls {
             None => (Box::new(tcp), None),
             Some(tls) => {
                 let start = Instant::now();
                 let deadline = tokio::time::Instant::from_std(start + self.handshake_timeout);
-                let decision =
-                    tokio::time::timeout_at(deadline, read_decision(&mut tcp, tls, peer))
-                        .await
-                        .map_err(|_| cause::HANDSHAKE_TIMEOUT)??;
-                match decision {
-                    Decision::Plaintext { buffered } => {
-                        (Box::new(Prefixed::new(buffered, tcp)), None)
-                    }
-                    Decision::Tls(session) => {
+                // A proxy relays what it got and lets the application protocol judge a
+                // missing close_notify, hence the lenient end of stream.
+                let acceptor =
+                    LazyAcceptor::new(tls.policy.clone()).with_eof_policy(EofPolicy::Lenient);
+                // The sniff and the handshake are boxed: whatever is held here inline stays
+                // part of this connection's future for its whole life (the future is as large
+                // as its largest state), and a handshake becomes a stream of the same size.
+                let sniff = Box::pin(acceptor.sniff(tcp));
+                let sniffed = match tokio::time::timeout_at(deadline, sniff)
+                    .await
+                    .map_err(|_| cause::HANDSHAKE_TIMEOUT)?
+                    .map_err(|e| match e {
+                        AcceptError::Rejected(rejection) => {
+                            tracing::info!(%peer, sni = ?rejection.server_name, "refused: {rejection}");
+                            cause::REJECTED
+                        }
+                        _ => cause::HANDSHAKE,
+                    })? {
+                    Sniffed::Tls(handshake) => Ok(Box::pin(handshake)),
+                    Sniffed::Plaintext(plain) => Err(plain),
+                };
+                match sniffed {
+                    Err(plain) => (Box::new(plain), None),
+                    Ok(handshake) => {
                         // The expensive part is bounded; reading hellos is not.
                         let _permit = tokio::time::timeout_at(deadline, self.handshakes.acquire())
                             .await
                             .map_err(|_| cause::HANDSHAKE_TIMEOUT)?
                             .map_err(|_| cause::HANDSHAKE)?;
-                        // Boxed: a handshake or stream held inline would stay part of this
-                        // connection's future, whose size is that of its largest state. A
-                        // proxy relays what it got and lets the application protocol judge
-                        // a missing close_notify, hence the lenient end of stream.
-                        let handshake = Box::pin(Handshake::new(*session, tcp, EofPolicy::Lenient));
                         let mut conn = tokio::time::timeout_at(deadline, handshake)
                             .await
                             .map_err(|_| cause::HANDSHAKE_TIMEOUT)?
@@ -264,32 +267,6 @@ async fn maybe_timeout<F: std::future::Future>(
     match limit {
         Some(limit) => tokio::time::timeout(limit, work).await.ok(),
         None => Some(work.await),
-    }
-}
-
-async fn read_decision(
-    tcp: &mut TcpStream,
-    tls: &ListenerTls,
-    peer: SocketAddr,
-) -> Result<Decision, &'static str> {
-    let mut accept = Accept::new(tls.policy.clone());
-    // On the heap and freed after the hello: a stack array would stay in the connection's
-    // future for its whole life.
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let n = tcp.read(&mut buf).await.map_err(|_| cause::HANDSHAKE)?;
-        if n == 0 {
-            return Err(cause::HANDSHAKE);
-        }
-        match accept.handle_input(&buf[..n], Instant::now()) {
-            Ok(None) => continue,
-            Ok(Some(decision)) => return Ok(decision),
-            Err(rejection) => {
-                tracing::info!(%peer, sni = ?rejection.server_name, "refused: {rejection}");
-                let _ = tcp.write_all(&rejection.alert).await;
-                return Err(cause::REJECTED);
-            }
-        }
     }
 }
 
@@ -359,62 +336,6 @@ async fn relay(
         _ => (&mut relay).await.map_err(|_| cause::RELAY),
     };
     result
-}
-
-/// A plaintext connection whose first bytes were read while sniffing; they are replayed.
-struct Prefixed {
-    prefix: Vec<u8>,
-    pos: usize,
-    inner: TcpStream,
-}
-
-impl Prefixed {
-    fn new(prefix: Vec<u8>, inner: TcpStream) -> Self {
-        Self {
-            prefix,
-            pos: 0,
-            inner,
-        }
-    }
-}
-
-impl AsyncRead for Prefixed {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.pos < self.prefix.len() {
-            let n = (self.prefix.len() - self.pos).min(buf.remaining());
-            let start = self.pos;
-            buf.put_slice(&self.prefix[start..start + n]);
-            self.pos += n;
-            if self.pos == self.prefix.len() {
-                self.prefix = Vec::new();
-                self.pos = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Prefixed {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 #[cfg(test)]

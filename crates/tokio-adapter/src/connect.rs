@@ -208,35 +208,8 @@ enum HandshakeState<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Handshake<IO> {
-    /// Runs the handshake of a session built elsewhere over `io`, starting its handshake clock.
-    ///
-    /// This is for servers that read the ClientHello themselves with the core's
-    /// [`Accept`](tlswire_core::Accept) and want a step between the hello and the expensive part
-    /// of the handshake (a proxy taking a slot from its handshake limit, for instance). The
-    /// session's own [`Limits`] apply.
-    ///
-    /// ```no_run
-    /// # async fn run(policy: std::sync::Arc<tlswire_core::AcceptPolicy>, mut tcp: tokio::net::TcpStream) -> std::io::Result<()> {
-    /// use tlswire_core::{Accept, Decision};
-    /// use tlswire_tokio::{EofPolicy, Handshake};
-    /// use tokio::io::AsyncReadExt;
-    /// let mut accept = Accept::new(policy);
-    /// let mut buf = vec![0u8; 4096];
-    /// loop {
-    ///     let n = tcp.read(&mut buf).await?;
-    ///     match accept.handle_input(&buf[..n], std::time::Instant::now()) {
-    ///         Ok(None) if n > 0 => continue,
-    ///         Ok(Some(Decision::Tls(session))) => {
-    ///             let tls = Handshake::new(*session, tcp, EofPolicy::Strict).await?;
-    ///             println!("SNI {:?}", tls.peer().sni);
-    ///             return Ok(());
-    ///         }
-    ///         _ => return Ok(()),
-    ///     }
-    /// }
-    /// # }
-    /// ```
-    pub fn new(mut session: Session, io: IO, eof_policy: EofPolicy) -> Self {
+    /// Starts `session`'s handshake clock and wraps it with `io`.
+    pub(crate) fn new(mut session: Session, io: IO, eof_policy: EofPolicy) -> Self {
         session.handle_timeout(now());
         Self {
             state: HandshakeState::Running(Conn::new(io, session, eof_policy)),

@@ -61,6 +61,17 @@ pub enum Accepted<IO> {
     Tls(TlsStream<IO>),
 }
 
+/// What [`LazyAcceptor::sniff`] found: the decision, before the expensive part of a TLS
+/// handshake.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Sniffed<IO> {
+    /// The client did not start TLS and the policy serves plaintext.
+    Plaintext(PlainStream<IO>),
+    /// The client sent a ClientHello the policy accepts; await the handshake to finish it.
+    Tls(Handshake<IO>),
+}
+
 impl LazyAcceptor {
     /// An acceptor deciding by `policy`.
     pub fn new(policy: Arc<AcceptPolicy>) -> Self {
@@ -80,6 +91,17 @@ impl LazyAcceptor {
     /// The policy decided with.
     pub fn policy(&self) -> &Arc<AcceptPolicy> {
         &self.policy
+    }
+
+    /// The first half of [`accept`](Self::accept): reads the first bytes of `io` and returns a
+    /// plaintext stream, or the TLS handshake the client's hello selects, not yet run. A server
+    /// that bounds concurrent handshakes takes its slot between the two. A refused client has
+    /// been sent its alert. No timeout applies: wrap the call (and the handshake) in one.
+    pub fn sniff<IO>(&self, io: IO) -> impl Future<Output = Result<Sniffed<IO>, AcceptError>>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        sniff_inner(self.policy.clone(), self.eof_policy, io)
     }
 
     /// Reads the first bytes of `io` and returns a plaintext stream or a TLS stream whose
@@ -106,8 +128,22 @@ impl LazyAcceptor {
 async fn accept_inner<IO>(
     policy: Arc<AcceptPolicy>,
     eof_policy: EofPolicy,
-    mut io: IO,
+    io: IO,
 ) -> Result<Accepted<IO>, AcceptError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    match sniff_inner(policy, eof_policy, io).await? {
+        Sniffed::Plaintext(plain) => Ok(Accepted::Plaintext(plain)),
+        Sniffed::Tls(handshake) => Ok(Accepted::Tls(handshake.await?)),
+    }
+}
+
+async fn sniff_inner<IO>(
+    policy: Arc<AcceptPolicy>,
+    eof_policy: EofPolicy,
+    mut io: IO,
+) -> Result<Sniffed<IO>, AcceptError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -118,11 +154,10 @@ where
         match decision {
             Ok(None) => continue,
             Ok(Some(Decision::Plaintext { buffered })) => {
-                return Ok(Accepted::Plaintext(PlainStream::new(io, buffered)));
+                return Ok(Sniffed::Plaintext(PlainStream::new(io, buffered)));
             }
             Ok(Some(Decision::Tls(session))) => {
-                let stream = Handshake::new(*session, io, eof_policy).await?;
-                return Ok(Accepted::Tls(stream));
+                return Ok(Sniffed::Tls(Handshake::new(*session, io, eof_policy)));
             }
             Err(rejection) => {
                 tracing::debug!(reason = %rejection, "refused connection");
@@ -154,8 +189,9 @@ fn poll_sniff<IO: AsyncRead + Unpin>(
     Poll::Ready(Ok(accept.handle_input(buf.filled(), now())))
 }
 
-/// A plaintext connection accepted by [`LazyAcceptor`]: the bytes read while sniffing come
-/// first, then the transport's own.
+/// A plaintext connection accepted by [`LazyAcceptor`] (or built with [`PlainStream::new`] from
+/// the core's [`Decision::Plaintext`]): the bytes read while sniffing come first, then the
+/// transport's own.
 #[derive(Debug)]
 pub struct PlainStream<IO> {
     io: IO,
@@ -164,7 +200,10 @@ pub struct PlainStream<IO> {
 }
 
 impl<IO> PlainStream<IO> {
-    fn new(io: IO, replay: Vec<u8>) -> Self {
+    /// A stream that replays `buffered` (the bytes a sniffer already read from `io`) before
+    /// reading `io` itself.
+    pub fn new(io: IO, buffered: Vec<u8>) -> Self {
+        let replay = buffered;
         Self {
             io,
             replay,

@@ -150,7 +150,7 @@ mod lazy;
 mod stream;
 
 pub use connect::{Handshake, TlsAcceptor, TlsConnector};
-pub use lazy::{Accepted, LazyAcceptor, PlainStream};
+pub use lazy::{Accepted, LazyAcceptor, PlainStream, Sniffed};
 pub use stream::{ReadHalf, ReuniteError, TlsStream, WriteHalf};
 
 pub use tlswire_core;
