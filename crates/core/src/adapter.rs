@@ -117,7 +117,10 @@ mod tests {
         let kind = |e: Error| io::Error::from(e).kind();
         assert_eq!(kind(Error::HandshakeTimeout), io::ErrorKind::TimedOut);
         assert_eq!(kind(Error::IdleTimeout), io::ErrorKind::TimedOut);
-        assert_eq!(kind(Error::EofDuringHandshake), io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            kind(Error::EofDuringHandshake),
+            io::ErrorKind::UnexpectedEof
+        );
         assert_eq!(kind(Error::Closed), io::ErrorKind::BrokenPipe);
         let inner = io::Error::from(Error::Closed).into_inner().unwrap();
         assert!(inner.downcast_ref::<Error>().is_some());
